@@ -150,6 +150,7 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
     def stage(message: str, fraction: float) -> None:
         emit({"type": "stage", "message": message, "fraction": fraction})
 
+    _quiet_library_output()
     stage("resolving model", 0.0)
     resolved = resolve_model(config.model, on_progress=lambda f, m: stage(f"importing model: {m}", 0.5 * f))
     stage("loading tokenizer", 0.5)
@@ -176,7 +177,6 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
         task_type="CAUSAL_LM",
     )
     callback = EngineCallback(emit, cancel)
-    _quiet_library_output()
     trainer = DPOTrainer(
         model=model, args=args, train_dataset=splits.train,
         eval_dataset=splits.eval if args.eval_strategy != "no" else None,
@@ -228,7 +228,7 @@ def dpo_arguments(config: RunConfig, run: Run, choice: DeviceChoice, has_eval: b
         max_grad_norm=config.max_grad_norm,
         seed=config.seed,
         data_seed=config.seed,
-        gradient_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing=config.gradient_checkpointing,
         bf16=choice.precision == "bf16",
         fp16=choice.precision == "fp16",
         use_cpu=choice.device == "cpu",

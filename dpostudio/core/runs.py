@@ -83,8 +83,12 @@ class Run:
     # ---- logs -----------------------------------------------------------------------------
     def append_event(self, event: dict[str, Any]) -> None:
         line = json.dumps({"time": time.time(), **event}, default=_jsonable)
-        with open(self.metrics_path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        with open(self.metrics_path, "a+b") as fh:
+            if fh.tell() > 0:  # a line cut short by a crash must not swallow this one
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    line = "\n" + line
+            fh.write((line + "\n").encode("utf-8"))
             fh.flush()
 
     def log(self, message: str) -> None:

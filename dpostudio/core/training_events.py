@@ -41,28 +41,38 @@ class EngineCallback(TrainerCallback):
         self._t0 = time.monotonic()
         self._step0 = state.global_step
 
-    def on_step_end(self, args, state, control, **kwargs):
+    def _check_cancel(self, control):
         if self.cancel.is_set():
             self.cancelled = True
             control.should_training_stop = True
             control.should_save = True  # checkpoint this step so the run can resume from here
         return control
 
+    def on_step_end(self, args, state, control, **kwargs):
+        return self._check_cancel(control)
+
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if self._emit_log(state, logs) == "log":
+            self._check_cancel(control)  # a stop pressed before this step was logged saves this step
+        return control
+
+    def _emit_log(self, state, logs) -> str:
         logs = dict(logs or {})
         epoch = logs.pop("epoch", state.epoch)
         step = state.global_step
         if any(k.startswith("eval_") for k in logs):
             self.emit({"type": "eval", "step": step, "epoch": epoch, "metrics": logs})
-        elif any(k in logs for k in SUMMARY_KEYS):
+            return "eval"
+        if any(k in logs for k in SUMMARY_KEYS):
             self.emit({"type": "summary", "step": step, "metrics": logs})
-        else:
-            elapsed = time.monotonic() - (self._t0 or time.monotonic())
-            done = max(step - self._step0, 0)
-            remaining = max(state.max_steps - step, 0)
-            eta = elapsed / done * remaining if done else None
-            self.emit({"type": "log", "step": step, "max_steps": state.max_steps, "epoch": epoch,
-                       "metrics": logs, "elapsed_s": elapsed, "eta_s": eta})
+            return "summary"
+        elapsed = time.monotonic() - (self._t0 or time.monotonic())
+        done = max(step - self._step0, 0)
+        remaining = max(state.max_steps - step, 0)
+        eta = elapsed / done * remaining if done else None
+        self.emit({"type": "log", "step": step, "max_steps": state.max_steps, "epoch": epoch,
+                   "metrics": logs, "elapsed_s": elapsed, "eta_s": eta})
+        return "log"
 
     def on_save(self, args, state, control, **kwargs):
         path = f"{args.output_dir}/checkpoint-{state.global_step}"

@@ -1,0 +1,108 @@
+"""End-to-end: train the embedded SmolLM2 default for a few real steps on the built-in pairs."""
+
+import json
+import threading
+
+import pytest
+
+from dpostudio.core.engine import train
+from dpostudio.core.paths import RESOURCES_DIR
+from dpostudio.core.run_config import RunConfig
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def small_pairs(tmp_path):
+    """The first 24 built-in pairs as a local JSONL file (the engine splits 18/6)."""
+    rows = (RESOURCES_DIR / "demo_pairs" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:24]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def quick_config(dataset, **changes):
+    base = dict(dataset=str(dataset), eval_ratio=0.25, per_device_batch_size=2, max_steps=4, eval_steps=4,
+                save_steps=2, learning_rate=5e-4, lr_scheduler_type="constant", max_length=192, lora_r=8,
+                lora_alpha=16, seed=1)
+    return RunConfig(**{**base, **changes})
+
+
+def test_train_reports_trl_metrics_and_saves_a_loadable_adapter(embedded_model, small_pairs):
+    events = []
+    run = train(quick_config(small_pairs), events.append)
+
+    kinds = [e["type"] for e in events]
+    assert kinds[-1] == "finished", events[-1]
+    assert {"started", "stage", "log", "eval", "checkpoint", "summary"} <= set(kinds)
+    assert run.info()["status"] == "finished"
+
+    logs = run.metrics("log")
+    assert [m["step"] for m in logs] == [1, 2, 3, 4]
+    for name in ("loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected",
+                 "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected"):
+        assert name in logs[-1], name
+    assert logs[0]["rewards/margins"] == pytest.approx(0.0, abs=1e-6)  # policy == reference at step 1
+    assert logs[-1]["rewards/margins"] > logs[0]["rewards/margins"]
+    evals = run.metrics("eval")
+    assert evals and "eval_loss" in evals[-1] and "eval_rewards/accuracies" in evals[-1]
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(embedded_model.location)
+    tuned = PeftModel.from_pretrained(base, str(run.adapter_dir))
+    assert (run.adapter_dir / "adapter_model.safetensors").is_file()
+    assert any("lora_A" in name for name, _ in tuned.named_parameters())
+
+    # the text log and the resolved config are in the run folder
+    assert "finished" in run.log_path.read_text(encoding="utf-8")
+    assert run.config().dataset == str(small_pairs)
+
+
+def test_cancel_saves_a_checkpoint_and_resume_continues_the_history(embedded_model, small_pairs):
+    cancel = threading.Event()
+
+    def stop_after_step_2(event):
+        if event["type"] == "log" and event["step"] == 2:
+            cancel.set()
+
+    run = train(quick_config(small_pairs, save_steps=50, eval_steps=None), stop_after_step_2, cancel)
+    info = run.info()
+    assert info["status"] == "cancelled", info
+    assert "dpostudio train --resume" in info["message"]
+    assert run.latest_checkpoint().name == "checkpoint-2"
+    stopped_at = 2
+    assert not run.adapter_dir.exists()
+
+    events = []
+    resumed = train(None, events.append, resume=run.id)
+    assert resumed.path == run.path
+    assert resumed.info()["status"] == "finished"
+    assert events[0]["type"] == "started" and events[0]["resumed_from_step"] == stopped_at
+    assert any(e["type"] == "resumed" and e["from_step"] == stopped_at for e in events)
+    first_new_log = next(e for e in events if e["type"] == "log")
+    assert first_new_log["step"] == stopped_at + 1
+    assert [m["step"] for m in run.metrics("log")] == [1, 2, 3, 4]
+    assert (run.adapter_dir / "adapter_config.json").is_file()
+
+
+def test_user_errors_end_the_run_as_failed_with_words(embedded_model, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "hi", "answer": "hello"}) + "\n", encoding="utf-8")
+    events = []
+    run = train(RunConfig(dataset=str(bad), max_steps=1), events.append)
+    assert events[-1]["type"] == "failed"
+    assert "bad.jsonl" in events[-1]["message"]
+    assert run.info()["status"] == "failed"
+    assert run.config_path.is_file()  # nothing already written is lost
+
+    missing = train(RunConfig(model=str(tmp_path / "nowhere.gguf"), max_steps=1), events.append)
+    assert missing.info()["status"] == "failed"
+    assert "GGUF file not found" in missing.info()["message"]
+
+
+def test_max_length_too_small_for_any_example(embedded_model, small_pairs):
+    run = train(quick_config(small_pairs, max_length=16))
+    assert run.info()["status"] == "failed"
+    assert "max_length 16 is too small" in run.info()["message"]
