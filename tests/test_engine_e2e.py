@@ -43,9 +43,12 @@ def test_train_reports_trl_metrics_and_saves_a_loadable_adapter(embedded_model, 
                  "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected"):
         assert name in logs[-1], name
     assert logs[0]["rewards/margins"] == pytest.approx(0.0, abs=1e-6)  # policy == reference at step 1
-    assert logs[-1]["rewards/margins"] > logs[0]["rewards/margins"]
+    assert any(abs(m["rewards/margins"]) > 1e-3 for m in logs[1:])  # training moved the rewards
     evals = run.metrics("eval")
-    assert evals and "eval_loss" in evals[-1] and "eval_rewards/accuracies" in evals[-1]
+    assert evals and "eval_rewards/accuracies" in evals[-1]
+    # On the held-out pairs the tuned policy prefers the chosen answers: loss below ln 2, positive margin.
+    assert evals[-1]["eval_loss"] < 0.69
+    assert evals[-1]["eval_rewards/margins"] > 0
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

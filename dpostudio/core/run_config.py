@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .device import DEVICES, PRECISIONS
+from .pair_formats import DATA_FORMATS
+from .pair_problems import DEFAULT_DROP, PROBLEM_KINDS
 
 DEFAULT_MODEL = "embedded:smollm2-135m-instruct"
 DEFAULT_DATASET = "builtin:demo"
@@ -56,6 +58,14 @@ class RunConfig:
     split_seed: int = _f(42, "Data", "Random seed of the train/eval split, so the split is reproducible.", min=0)
     prompt_template: str = _f("chat", "Data", "How prompts are shown to the model: its chat template, the Alpaca template, or raw text.", choices=PROMPT_TEMPLATES)
     system_prompt: str | None = _f(None, "Data", "Optional system message put before every prompt (chat template only).", optional=True)
+    data_format: str = _f("auto", "Data", "Shape of the data: auto-detect, or force one (standard, conversational, implicit_prompt, hh_rlhf, orca, distilabel, ultrafeedback).", choices=DATA_FORMATS)
+    column_prompt: str | None = _f(None, "Data", "Column holding the prompt, when detection picks the wrong one (empty: detect).", optional=True)
+    column_chosen: str | None = _f(None, "Data", "Column holding the chosen (preferred) answer (empty: 'chosen').", optional=True)
+    column_rejected: str | None = _f(None, "Data", "Column holding the rejected answer (empty: 'rejected').", optional=True)
+    column_system: str | None = _f(None, "Data", "Column holding a per-row system message (empty: 'system' if present).", optional=True)
+    data_filters: list[str] = _f([], "Data", "Keep only rows matching all of these, e.g. 'status != tie', 'chosen_score >= 8', 'in_gsm8k_train == false'. Applied after first N.")
+    drop_problems: list[str] = _f(DEFAULT_DROP, "Data", "Rows with these problems are left out of training (the file is never changed): " + ", ".join(PROBLEM_KINDS) + ". Rows that cannot form a pair are always left out.")
+    eval_split: str | None = _f(None, "Data", "A split of the dataset to evaluate on (e.g. 'test') instead of splitting off rows by ratio.", optional=True)
     # DPO
     beta: float = _f(0.1, "DPO", "How far the tuned model may move from the base. Higher keeps it closer (0.1 is usual, 0.5 is conservative).", min=0.0, min_exclusive=True, max=10.0)
     loss_type: str = _f("sigmoid", "DPO", "The DPO loss. 'sigmoid' is the original DPO loss; 'ipo', 'hinge' and others are variants.", choices=LOSS_TYPES)
