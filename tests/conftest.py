@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO / ".dpostudio-test-home" / "models"
@@ -35,3 +37,50 @@ def embedded_model():
     from dpostudio.core.model_store import resolve_model
 
     return resolve_model("embedded:smollm2-135m-instruct")
+
+
+@pytest.fixture(autouse=True)
+def _no_community_plugins(monkeypatch):
+    """Tests do not autoload installed community plugins; a test that wants them deletes DPOSTUDIO_NO_PLUGINS.
+
+    Built-in plugins (registered by DPO Studio's own entry points) still load. The application-wide plugin
+    manager is reset around each test so settings and environment changes are seen.
+    """
+    monkeypatch.setenv("DPOSTUDIO_NO_PLUGINS", "1")
+    for name in ("DPOSTUDIO_DISABLE_PLUGINS", "DPOSTUDIO_TRACE_PLUGINS", "DPOSTUDIO_PLUGIN_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    from dpostudio.plugins.manager import reset_manager
+
+    reset_manager()
+    yield
+    reset_manager()
+
+
+class MemoryKeyring(KeyringBackend):
+    """A real keyring backend that keeps passwords in memory (tests only)."""
+
+    priority = 1
+
+    def __init__(self):
+        super().__init__()
+        self.store = {}
+
+    def set_password(self, service, username, password):
+        self.store[(service, username)] = password
+
+    def get_password(self, service, username):
+        return self.store.get((service, username))
+
+    def delete_password(self, service, username):
+        if (service, username) not in self.store:
+            raise keyring.errors.PasswordDeleteError("not found")
+        del self.store[(service, username)]
+
+
+@pytest.fixture
+def memory_keyring():
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
