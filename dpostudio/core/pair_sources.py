@@ -49,6 +49,9 @@ def load_raw(source: str, *, config_name: str | None = None, split: str = "train
     ``first_n`` keeps only the first N rows of the training split (and of the held-out split). ``eval_split``
     names a split of a Hub id or folder to return as held-out rows. Column names lose a UTF-8 byte-order mark.
     """
+    if source.startswith(PLUGIN_PREFIX):
+        train, heldout = _load_from_plugin(source)
+        return _clean(_head(train, first_n)), (_head(heldout, first_n) if heldout is not None else None)
     if source == BUILTIN_DEMO:
         from datasets import load_dataset
 
@@ -71,6 +74,36 @@ def load_raw(source: str, *, config_name: str | None = None, split: str = "train
     if not source.strip():
         raise DataError("no dataset given")
     return _load_hub_like(source, source, config_name, split, first_n, eval_split)
+
+
+PLUGIN_PREFIX = "plugin:"
+
+
+def _load_from_plugin(source: str):
+    """``plugin:<source id>?option=value&...``: rows from a dataset-source plugin (community or built-in)."""
+    from urllib.parse import parse_qsl
+
+    from datasets import Dataset
+
+    from dpostudio.plugins.manager import HookCallError, get_manager
+
+    source_id, _, query = source[len(PLUGIN_PREFIX):].partition("?")
+    if not source_id:
+        raise DataError(f"{source}: name the plugin's dataset source after 'plugin:'")
+    try:
+        loaded = get_manager().load_dataset(source_id, dict(parse_qsl(query)))
+    except HookCallError as exc:
+        raise DataError(f"{source}: {exc}") from exc
+
+    def as_dataset(rows):
+        if rows is None or isinstance(rows, Dataset):
+            return rows
+        try:
+            return Dataset.from_list(list(rows))
+        except Exception as exc:
+            raise DataError(f"{source}: the plugin returned rows that do not form a table: {exc}") from exc
+
+    return as_dataset(loaded.train), as_dataset(loaded.heldout)
 
 
 def _head(ds, first_n: int | None):

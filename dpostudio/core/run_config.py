@@ -50,7 +50,7 @@ class RunConfig:
     model: str = _f(DEFAULT_MODEL, "Model", "Base model: the embedded default, a Hugging Face id, a local folder or a .gguf file.")
     trust_remote_code: bool = _f(False, "Model", "Allow the model repository to run its own Python code. Only for models you trust.")
     # Data
-    dataset: str = _f(DEFAULT_DATASET, "Data", "Preference data: 'builtin:demo', a Hugging Face dataset id, or a local JSONL/JSON/CSV/Parquet file.")
+    dataset: str = _f(DEFAULT_DATASET, "Data", "Preference data: 'builtin:demo', a Hugging Face dataset id, a local JSONL/JSON/CSV/Parquet file, or a plugin source as 'plugin:<source id>?option=value'.")
     dataset_config: str | None = _f(None, "Data", "Hugging Face dataset configuration (subset) name, if it has several.", optional=True)
     dataset_split: str = _f("train", "Data", "Which split of the dataset to train on.")
     first_n: int | None = _f(None, "Data", "Use only the first N rows (e.g. 1000), before splitting off evaluation rows.", min=1, optional=True)

@@ -1,0 +1,39 @@
+"""A run configuration can name any dataset-source plugin: ``dataset = "plugin:<source id>?option=value"``."""
+
+import pytest
+
+from dpostudio.core.preference_data import DataError, load_splits
+from dpostudio.core.run_config import RunConfig
+from dpostudio.plugins import DatasetSource, LoadedDataset, SourceOption, hookimpl
+from dpostudio.plugins.manager import get_manager
+
+
+class CountingSource:
+    """A community-style dataset source that makes N arithmetic pairs."""
+
+    DPOSTUDIO_HOOK_API = 1
+
+    @hookimpl
+    def dpostudio_dataset_sources(self):
+        return [DatasetSource(id="sums", title="Sums", description="n arithmetic pairs",
+                              options=[SourceOption("n", "How many", default="10")])]
+
+    @hookimpl
+    def dpostudio_load_dataset(self, source_id, options):
+        if source_id != "sums":
+            return None
+        n = int(options.get("n", 10))
+        return LoadedDataset([{"prompt": f"What is {i} + {i}?", "chosen": f"{i} + {i} = {2 * i}.",
+                               "rejected": f"No idea, maybe {2 * i + 3}."} for i in range(n)], label="sums")
+
+
+def test_plugin_source_feeds_the_engine_data_path():
+    get_manager().register(CountingSource(), "sums-plugin")
+    splits = load_splits(RunConfig(dataset="plugin:sums?n=20", eval_ratio=0.25, prompt_template="none"))
+    assert len(splits.train) == 15 and len(splits.eval) == 5
+    assert splits.train[0]["prompt"].startswith("What is")
+
+
+def test_unknown_plugin_source_is_a_data_error():
+    with pytest.raises(DataError, match="unknown dataset source 'nothing-here'"):
+        load_splits(RunConfig(dataset="plugin:nothing-here"))
