@@ -119,11 +119,10 @@ class TrainingDisplay:
             print(f"Run {event['run_id']} on {event['device'].upper()} · {event['precision']} "
                   f"({event['device_reason']}){origin}\n  folder: {event['run_dir']}", file=self.stream)
         elif kind == "log":
-            self._bar(event)
             m = event["metrics"]
-            self.bar.set_postfix_str(
-                f"loss {m.get('loss', float('nan')):.4f} · margin {m.get('rewards/margins', float('nan')):+.3f} "
-                f"· acc {m.get('rewards/accuracies', float('nan')):.2f}")
+            self._bar(event, f"loss {m.get('loss', float('nan')):.4f} · "
+                             f"margin {m.get('rewards/margins', float('nan')):+.3f} · "
+                             f"acc {m.get('rewards/accuracies', float('nan')):.2f}")
         elif kind == "eval":
             m = event["metrics"]
             self._write(f"  eval @ step {event['step']}: loss {m.get('eval_loss', float('nan')):.4f} · "
@@ -137,12 +136,13 @@ class TrainingDisplay:
             label = {"finished": "Done", "failed": "Failed", "cancelled": "Stopped"}[kind]
             print(f"{label}: {event['message']}", file=self.stream)
 
-    def _bar(self, event: dict[str, Any]) -> None:
+    def _bar(self, event: dict[str, Any], postfix: str) -> None:
         from tqdm import tqdm
 
         if self.bar is None:
             self.bar = tqdm(total=event["max_steps"], initial=max(event["step"] - 1, 0), unit="step",
                             file=self.stream, dynamic_ncols=True, desc="training")
+        self.bar.set_postfix_str(postfix, refresh=False)
         self.bar.update(event["step"] - self.bar.n)
 
     def _write(self, text: str) -> None:
@@ -191,11 +191,11 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     if not runs:
         print("No runs yet. Start one with: dpostudio train")
         return 0
-    print(f"{'RUN':<28} {'STATUS':<10} {'STEP':>5} {'LOSS':>8} {'MARGIN':>8} {'ACC':>5}  MODEL")
+    print(f"{'RUN':<28} {'STATUS':<11} {'STEP':>5} {'LOSS':>8} {'MARGIN':>8} {'ACC':>5}  MODEL")
     for run in runs:
         info = run.info()
         last = (run.metrics("log") or [{}])[-1]
-        print(f"{run.id:<28} {info.get('status', '?'):<10} {last.get('step', 0):>5} {_fmt(last.get('loss')):>8} "
+        print(f"{run.id:<28} {run.status():<11} {last.get('step', 0):>5} {_fmt(last.get('loss')):>8} "
               f"{_fmt(last.get('rewards/margins'), '+.3f'):>8} {_fmt(last.get('rewards/accuracies'), '.2f'):>5}  "
               f"{info.get('model', '')}")
     return 0
@@ -206,7 +206,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
     run = get_run(args.run)
     info = run.info()
-    print(f"Run {run.id}  [{info.get('status')}]  {info.get('message', '')}")
+    print(f"Run {run.id}  [{run.status()}]  {info.get('message', '')}")
     print(f"Folder: {run.path}")
     print(f"Device: {info.get('device', '?')} · {info.get('precision', '?')}\n\nConfiguration:")
     print(run.config_path.read_text(encoding="utf-8"))

@@ -42,3 +42,16 @@ def test_status_updates_are_atomic_json():
     run.update_info(status="running", step=3)
     assert run.info()["status"] == "running" and run.info()["step"] == 3
     assert not (run.path / "run.json.tmp").exists()
+
+
+def test_a_run_whose_process_died_reads_as_interrupted():
+    import os
+    import subprocess
+    import sys
+
+    run = create_run(RunConfig())
+    run.update_info(status="running", pid=os.getpid())
+    assert run.status() == "running"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    run.update_info(pid=int(dead.stdout))
+    assert run.status() == "interrupted"

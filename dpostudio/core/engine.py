@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 import traceback
+import warnings
 from typing import Any, Callable
 
 from .device import DeviceChoice, DeviceError, choose_device, prepare_environment, probe_hardware
@@ -101,7 +103,7 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
     checkpoint = run.latest_checkpoint() if resuming else None
     if resuming and checkpoint is None:
         raise RunFailed(f"run {run.id} has no checkpoint to resume from; start a new run instead")
-    run.update_info(status="running", device=choice.device, precision=choice.precision, message="")
+    run.update_info(status="running", pid=os.getpid(), device=choice.device, precision=choice.precision, message="")
     emit({"type": "started", "run_id": run.id, "run_dir": str(run.path), "config": config.to_dict(),
           "device": choice.device, "precision": choice.precision, "device_reason": choice.reason,
           "model": config.model, "resumed_from_step": _checkpoint_step(checkpoint)})
@@ -199,6 +201,7 @@ def _quiet_library_output() -> None:
     import datasets
     import transformers
 
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()

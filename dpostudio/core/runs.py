@@ -69,6 +69,14 @@ class Run:
         except (OSError, ValueError):
             return {"id": self.id, "status": "unknown"}
 
+    def status(self) -> str:
+        """The run's state; a run marked running whose process is gone reads as "interrupted" (resumable)."""
+        info = self.info()
+        status = info.get("status", "unknown")
+        if status == "running" and not _process_alive(info.get("pid")):
+            return "interrupted"
+        return status
+
     def update_info(self, **changes: Any) -> dict[str, Any]:
         info = self.info()
         info.update(changes, id=self.id, updated_at=time.time())
@@ -126,6 +134,14 @@ class Run:
             if step > best_step and (ckpt / "trainer_state.json").is_file():
                 best, best_step = ckpt, step
         return best
+
+
+def _process_alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    import psutil
+
+    return psutil.pid_exists(pid)
 
 
 def _jsonable(value: Any) -> Any:
