@@ -8,7 +8,7 @@ def test_tokens_round_trip_through_the_keyring(memory_keyring, monkeypatch, dpos
     monkeypatch.delenv("HF_TOKEN", raising=False)
     assert secrets.get_token("huggingface") is None
     secrets.set_token("huggingface", "hf_abcdefghijklmnop")
-    assert memory_keyring.store[("DPO Studio", "huggingface")] == "hf_abcdefghijklmnop"
+    assert memory_keyring.store[("dpostudio", "huggingface")] == "hf_abcdefghijklmnop"
     assert secrets.get_token("huggingface") == "hf_abcdefghijklmnop"
     secrets.delete_token("huggingface")
     secrets.delete_token("huggingface")  # deleting twice is fine
@@ -17,9 +17,13 @@ def test_tokens_round_trip_through_the_keyring(memory_keyring, monkeypatch, dpos
     assert not any("hf_abc" in p.read_text(errors="ignore") for p in dpostudio_home.rglob("*") if p.is_file())
 
 
-def test_environment_variable_is_the_fallback(memory_keyring, monkeypatch):
+def test_environment_variable_overrides_the_keyring(memory_keyring, monkeypatch):
+    secrets.set_token("gemini", "from-keyring-5678")
     monkeypatch.setenv("GEMINI_API_KEY", "from-env-1234")
     assert secrets.get_token("gemini") == "from-env-1234"
+    assert secrets.stored_token("gemini") == "from-keyring-5678"
+    monkeypatch.delenv("GEMINI_API_KEY")
+    assert secrets.get_token("gemini") == "from-keyring-5678"
 
 
 def test_bad_values_and_names(memory_keyring):

@@ -41,5 +41,18 @@ def runs_dir() -> Path:
     return path
 
 
+def config_dir() -> Path:
+    """Settings live in the platform's config folder (``<DPOSTUDIO_HOME>/config`` when that is set)."""
+    override = os.environ.get("DPOSTUDIO_HOME")
+    if override:
+        path = Path(override).expanduser() / "config"
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def settings_file() -> Path:
-    return data_dir() / "settings.toml"
+    return config_dir() / "settings.toml"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-SERVICE = "DPO Studio"
+SERVICE = "dpostudio"
 KNOWN = {
     "huggingface": ("Hugging Face token", "HF_TOKEN"),
     "gemini": ("Gemini API key", "GEMINI_API_KEY"),
@@ -56,15 +56,32 @@ def set_token(name: str, value: str) -> None:
 
 
 def get_token(name: str) -> str | None:
-    """The token from the keyring, else from its environment variable (e.g. HF_TOKEN), else None."""
+    """The token: its environment variable (e.g. HF_TOKEN) overrides the keyring; None when neither has it."""
+    _check_name(name)
+    override = os.environ.get(KNOWN[name][1], "").strip()
+    if override:
+        return override
+    return stored_token(name)
+
+
+def stored_token(name: str) -> str | None:
+    """The token saved in the keyring only (None when absent or when no secure keyring exists)."""
     _check_name(name)
     try:
-        value = _backend().get_password(SERVICE, name)
-    except SecretError:
-        value = None
-    except Exception:
-        value = None
-    return value or os.environ.get(KNOWN[name][1]) or None
+        return _backend().get_password(SERVICE, name) or None
+    except Exception:  # no secure backend, or the keyring itself failed
+        return None
+
+
+def keyring_problem() -> str | None:
+    """None when a secure keyring backend is available, else why not, in words."""
+    try:
+        _backend()
+    except SecretError as exc:
+        return str(exc)
+    except Exception as exc:  # keyring itself broken
+        return f"the keyring cannot be used: {type(exc).__name__}"
+    return None
 
 
 def delete_token(name: str) -> None:

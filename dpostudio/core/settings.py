@@ -21,6 +21,7 @@ import tomli_w
 
 from .paths import settings_file
 
+SCHEMA_VERSION = 1  # bump when a key changes meaning; stored in the file as schema_version
 _lock = threading.Lock()
 _MISSING = object()
 
@@ -52,6 +53,7 @@ def save(data: dict, path: str | Path | None = None) -> None:
     file = _path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_name(f"{file.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    data = {"schema_version": SCHEMA_VERSION, **{k: v for k, v in data.items() if k != "schema_version"}}
     try:
         tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
         os.replace(tmp, file)

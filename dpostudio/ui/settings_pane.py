@@ -49,20 +49,11 @@ def default_precision() -> str:
 
 def keyring_problem() -> str | None:
     """None when a secure keyring backend is available, else why not (in words)."""
-    try:
-        secrets._backend()  # the same check set_token makes
-    except secrets.SecretError as exc:
-        return str(exc)
-    except Exception as exc:  # keyring itself broken
-        return f"the keyring cannot be used: {type(exc).__name__}"
-    return None
+    return secrets.keyring_problem()
 
 
 def _keyring_value(name: str) -> str | None:
-    try:
-        return secrets._backend().get_password(secrets.SERVICE, name) or None
-    except Exception:
-        return None
+    return secrets.stored_token(name)
 
 
 class _TokenRow:
