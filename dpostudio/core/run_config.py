@@ -47,7 +47,7 @@ def _f(default: Any, group: str, help: str, *, choices: tuple | None = None, min
 @dataclass
 class RunConfig:
     # Model
-    model: str = _f(DEFAULT_MODEL, "Model", "Base model: the embedded default, a Hugging Face id, a local folder or a .gguf file.")
+    model: str = _f(DEFAULT_MODEL, "Model", "Base model: the embedded default, a Hugging Face id, a local folder, a .gguf file, or 'plugin:<source id>?option=value'.")
     trust_remote_code: bool = _f(False, "Model", "Allow the model repository to run its own Python code. Only for models you trust.")
     # Data
     dataset: str = _f(DEFAULT_DATASET, "Data", "Preference data: 'builtin:demo', a Hugging Face dataset id, a local JSONL/JSON/CSV/Parquet file, or a plugin source as 'plugin:<source id>?option=value'.")
