@@ -110,10 +110,10 @@ class TrainingDisplay:
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == "stage":
-            message = event["message"].split(":")[0]
-            if message != self.last_stage:
-                self.last_stage = message
-                print(f"… {message}", file=self.stream)
+            category = event["message"].split(":")[0]
+            if category != self.last_stage:  # one line per stage, not one per imported tensor
+                self.last_stage = category
+                print(f"… {event['message']}", file=self.stream)
         elif kind == "started":
             origin = f" (resuming from step {event['resumed_from_step']})" if event.get("resumed_from_step") else ""
             print(f"Run {event['run_id']} on {event['device'].upper()} · {event['precision']} "
