@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--force", action="store_true", help="import again even if already imported")
     imp.set_defaults(func=cmd_import_gguf)
 
-    for module in ("data_cli", "plugin_cli"):  # commands contributed by the data and plugin layers
+    for module in ("data_cli", "plugin_cli", "export_cli", "compare_cli"):  # commands contributed by the data and plugin layers
         try:
             mod = __import__(f"dpostudio.{module}", fromlist=["add_parser"])
         except ImportError:
