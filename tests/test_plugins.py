@@ -177,10 +177,10 @@ def test_disable_by_settings_and_environment(monkeypatch):
     manager = PluginManager().load()
     assert manager.info("builtin-judges").status == "disabled"
     assert manager.info("builtin-judges").disabled_by == "settings"
-    assert manager.judges() == []
+    assert "local-model" not in [j.id for j in manager.judges()]
     manager.set_enabled("builtin-judges", True)
     assert manager.info("builtin-judges").status == "active"
-    assert [j.id for j in manager.judges()] == ["local-model"]
+    assert "local-model" in [j.id for j in manager.judges()]
     assert settings.disabled_plugins() == []
 
     monkeypatch.setenv("DPOSTUDIO_DISABLE_PLUGINS", "builtin-models, builtin-datasets")

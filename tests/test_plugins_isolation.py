@@ -136,7 +136,7 @@ def test_each_broken_plugin_is_isolated_with_a_readable_error(plugin_dir):
     # listing hooks run every plugin; the broken ones are marked failed, the rest answer
     assert [s.id for s in manager.dataset_sources()] == ["local-file", "hub", "demo"]
     assert [s.id for s in manager.model_sources()] == ["embedded", "hub", "folder", "gguf"]
-    assert sorted(j.id for j in manager.judges()) == ["good", "local-model"]
+    assert sorted(j.id for j in manager.judges()) == ["gemini", "good", "local-model", "openai-compatible"]
     infos = {i.name: i for i in manager.plugins()}
     for name, expected in EXPECTED.items():
         info = infos[name.replace("_", "-")]
