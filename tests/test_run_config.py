@@ -67,3 +67,12 @@ def test_every_field_has_help_and_group():
     for spec in RunConfig.field_specs():
         assert spec.metadata["help"].strip(), spec.name
         assert spec.metadata["group"], spec.name
+
+
+def test_none_round_trips_where_the_default_is_not_none(tmp_path):
+    config = RunConfig(eval_steps=None, save_total_limit=None, first_n=None)
+    for suffix in (".toml", ".yaml"):
+        path = tmp_path / f"run{suffix}"
+        config.save(path)
+        loaded = RunConfig.load(path)
+        assert loaded.eval_steps is None and loaded.save_total_limit is None and loaded.first_n is None

@@ -127,7 +127,15 @@ class RunConfig:
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
-        data = {k: v for k, v in self.to_dict().items() if v is not None}
+        # TOML has no null: an empty value stands for "none" where the default is something else
+        # (eval_steps = "" means evaluate only at the end); None fields whose default is None are left out.
+        defaults = RunConfig.__dataclass_fields__
+        data = {}
+        for key, value in self.to_dict().items():
+            if value is not None:
+                data[key] = value
+            elif defaults[key].default is not None:
+                data[key] = ""
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
 

@@ -1,0 +1,177 @@
+"""Application set-up: QApplication, light/dark palette following the system, crash-proof exception hooks.
+
+``run_app()`` is what ``dpostudio`` with no arguments calls. Heavy libraries (torch, transformers, trl,
+datasets) are not imported here; they load inside background tasks when first needed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+from typing import Callable
+
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
+
+APP_NAME = "DPO Studio"
+ORG_NAME = "DPO Studio"
+ORG_DOMAIN = "dpostudio.org"
+
+ReportFn = Callable[[str, str], None]  # (level, text); must be thread-safe (LogBus.report is)
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (created once), with names for QSettings, the Fusion style and the system's colours."""
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    QCoreApplication.setApplicationName(APP_NAME)
+    QCoreApplication.setOrganizationName(ORG_NAME)
+    QCoreApplication.setOrganizationDomain(ORG_DOMAIN)
+    QGuiApplication.setApplicationDisplayName(APP_NAME)
+    app.setStyle("Fusion")
+    apply_color_scheme(app)
+    hints = QGuiApplication.styleHints()
+    if hasattr(hints, "colorSchemeChanged") and not getattr(app, "_dpostudio_scheme_hooked", False):
+        hints.colorSchemeChanged.connect(lambda *_: apply_color_scheme(app))
+        app._dpostudio_scheme_hooked = True  # type: ignore[attr-defined]
+    return app
+
+
+def system_prefers_dark() -> bool:
+    """Dark when the OS says so; ``DPOSTUDIO_THEME=dark|light`` overrides (screenshots, testing)."""
+    forced = os.environ.get("DPOSTUDIO_THEME", "").lower()
+    if forced in ("dark", "light"):
+        return forced == "dark"
+    try:
+        return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    except AttributeError:  # Qt < 6.5
+        return False
+
+
+def dark_palette() -> QPalette:
+    p = QPalette()
+    window, base, alt, text = QColor(45, 45, 48), QColor(30, 30, 32), QColor(53, 53, 56), QColor(225, 225, 225)
+    accent = QColor(64, 140, 230)
+    for role, color in (
+        (QPalette.Window, window), (QPalette.WindowText, text), (QPalette.Base, base),
+        (QPalette.AlternateBase, alt), (QPalette.ToolTipBase, QColor(60, 60, 64)), (QPalette.ToolTipText, text),
+        (QPalette.Text, text), (QPalette.Button, window), (QPalette.ButtonText, text),
+        (QPalette.BrightText, QColor(255, 90, 90)), (QPalette.Link, QColor(100, 170, 255)),
+        (QPalette.Highlight, accent), (QPalette.HighlightedText, QColor(255, 255, 255)),
+        (QPalette.PlaceholderText, QColor(140, 140, 140)), (QPalette.Mid, QColor(70, 70, 74)),
+        (QPalette.Midlight, QColor(80, 80, 84)), (QPalette.Dark, QColor(25, 25, 27)),
+        (QPalette.Light, QColor(90, 90, 94)), (QPalette.Shadow, QColor(10, 10, 10)),
+    ):
+        p.setColor(role, color)
+    disabled = QColor(127, 127, 127)
+    for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
+        p.setColor(QPalette.Disabled, role, disabled)
+    return p
+
+
+def apply_color_scheme(app: QApplication) -> None:
+    dark = system_prefers_dark()
+    app.setPalette(dark_palette() if dark else app.style().standardPalette())
+    app.setProperty("dpostudio_dark", dark)
+
+
+def is_dark() -> bool:
+    app = QApplication.instance()
+    return bool(app and app.property("dpostudio_dark"))
+
+
+# ---- exception hooks ----------------------------------------------------------------------------------
+_previous_hooks: tuple | None = None
+
+
+def install_excepthooks(report: ReportFn, log_file=None) -> None:
+    """Route uncaught exceptions (GUI thread, Qt slots, worker threads) to ``report`` instead of ending the app.
+
+    ``report`` must be safe to call from any thread (``LogBus.report`` only emits a queued signal).
+    The full traceback goes to stderr (and ``log_file`` when given) for bug reports.
+    """
+    global _previous_hooks
+    if _previous_hooks is None:
+        _previous_hooks = (sys.excepthook, threading.excepthook)
+
+    def handle(exc_type, exc, tb, where: str) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            QTimer.singleShot(0, QApplication.quit)
+            return
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        try:
+            sys.stderr.write(text)
+        except Exception:
+            pass
+        if log_file is not None:
+            try:
+                with open(log_file, "a", encoding="utf-8") as fh:
+                    fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {where}\n{text}\n")
+            except OSError:
+                pass
+        try:
+            from .tasks import describe_error
+
+            words = describe_error(exc) if exc is not None else str(exc_type)
+            report("error", f"unexpected error{where}: {words} (details on the console)")
+        except Exception:
+            pass
+
+    def sys_hook(exc_type, exc, tb):
+        handle(exc_type, exc, tb, "")
+
+    def thread_hook(args):
+        if args.exc_type is SystemExit:
+            return
+        name = f" in thread {args.thread.name}" if args.thread is not None else " in a background thread"
+        handle(args.exc_type, args.exc_value, args.exc_traceback, name)
+
+    sys.excepthook = sys_hook
+    threading.excepthook = thread_hook
+
+
+def uninstall_excepthooks() -> None:
+    global _previous_hooks
+    if _previous_hooks is not None:
+        sys.excepthook, threading.excepthook = _previous_hooks
+        _previous_hooks = None
+
+
+# ---- entry point -------------------------------------------------------------------------------------
+def run_app(argv: list[str] | None = None) -> int:
+    """Open the main window and run the event loop; returns the exit code."""
+    t0 = time.perf_counter()
+    app = create_application(argv)
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    install_excepthooks(window.log_bus.report)
+    app.aboutToQuit.connect(window.save_geometry)  # also when quitting from the Dock/taskbar, not the window
+    window.show()
+    window.log_bus.report("info", f"DPO Studio ready ({time.perf_counter() - t0:.1f} s to open the window)")
+    try:
+        return app.exec()
+    finally:
+        _wait_for_tasks()
+        uninstall_excepthooks()
+
+
+def _wait_for_tasks(msecs: int = 30_000) -> None:
+    """Let short background tasks end before Python tears the threads down (Qt aborts on a running QThread)."""
+    from . import tasks
+
+    for task in list(tasks._alive):
+        # the worker's done->quit connection is queued to the GUI loop, which has stopped: quit directly
+        # (thread-safe; the thread's loop ends as soon as the running call returns)
+        task.thread.quit()
+        task.wait(msecs)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(run_app())

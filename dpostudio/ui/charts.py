@@ -1,0 +1,353 @@
+"""Live training charts with pyqtgraph.
+
+One ``PlotDataItem`` per (run, metric) series, fed with ``setData`` from a growing numpy buffer, with peak
+downsampling and clip-to-view. Points are appended as events arrive; the items are redrawn by a ~20 Hz timer,
+only when something changed, never once per event.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+REDRAW_HZ = 20
+# (title, [(metric key, legend label, style slot)]) — style slot 0 is the train series, 1 its eval twin, ...
+CHARTS: list[tuple[str, list[tuple[str, str, int]]]] = [
+    ("Loss", [("loss", "loss", 0), ("eval_loss", "eval loss", 1)]),
+    ("Rewards: chosen vs rejected", [("rewards/chosen", "chosen", 0), ("rewards/rejected", "rejected", 2),
+                                     ("eval_rewards/chosen", "eval chosen", 1),
+                                     ("eval_rewards/rejected", "eval rejected", 3)]),
+    ("Reward margin", [("rewards/margins", "margin", 0), ("eval_rewards/margins", "eval margin", 1)]),
+    ("Reward accuracy", [("rewards/accuracies", "accuracy", 0), ("eval_rewards/accuracies", "eval accuracy", 1)]),
+    ("Gradient norm", [("grad_norm", "grad norm", 0)]),
+    ("Learning rate", [("learning_rate", "learning rate", 0)]),
+    ("Log-probabilities", [("logps/chosen", "chosen", 0), ("logps/rejected", "rejected", 2),
+                           ("eval_logps/chosen", "eval chosen", 1), ("eval_logps/rejected", "eval rejected", 3)]),
+    ("Logits (mean)", [("logits/chosen", "chosen", 0), ("logits/rejected", "rejected", 2),
+                       ("eval_logits/chosen", "eval chosen", 1), ("eval_logits/rejected", "eval rejected", 3)]),
+]
+LOG_SCALE_CHARTS = ("Loss", "Gradient norm")
+# Colours per style slot when one run is shown (train, eval, second train series, its eval twin).
+SLOT_COLORS = ("#3b82f6", "#f59e0b", "#ef4444", "#a855f7")
+CHOSEN_REJECTED = {"chosen": "#16a34a", "rejected": "#dc2626", "eval chosen": "#86efac", "eval rejected": "#fca5a5"}
+RUN_COLORS = ("#3b82f6", "#ef4444", "#16a34a", "#f59e0b", "#a855f7", "#0891b2", "#db2777", "#65a30d", "#64748b")
+SLOT_STYLES = (Qt.SolidLine, Qt.DashLine, Qt.SolidLine, Qt.DashLine)
+METRIC_TO_CHART = {key: title for title, series in CHARTS for key, _, _ in series}
+
+
+@dataclass
+class SeriesBuffer:
+    """A growing (step, epoch, value) buffer; capacity doubles so appends are amortised O(1)."""
+
+    step: np.ndarray = field(default_factory=lambda: np.empty(64))
+    epoch: np.ndarray = field(default_factory=lambda: np.empty(64))
+    value: np.ndarray = field(default_factory=lambda: np.empty(64))
+    n: int = 0
+
+    def append(self, step: float, epoch: float | None, value: float) -> None:
+        if self.n and step <= self.step[self.n - 1]:
+            # a repeated or earlier step (a resume rewrote history): drop what it supersedes
+            self.n = int(np.searchsorted(self.step[: self.n], step, side="left"))
+        if self.n == len(self.step):
+            for name in ("step", "epoch", "value"):
+                old = getattr(self, name)
+                new = np.empty(len(old) * 2)
+                new[: self.n] = old[: self.n]
+                setattr(self, name, new)
+        self.step[self.n] = step
+        self.epoch[self.n] = np.nan if epoch is None else epoch
+        self.value[self.n] = value
+        self.n += 1
+
+    def merge(self, step: float, epoch: float | None, value: float) -> None:
+        """Insert a point in step order (replacing one at the same step); used to merge history read from disk."""
+        i = int(np.searchsorted(self.step[: self.n], step, side="left"))
+        if i < self.n and self.step[i] == step:
+            self.epoch[i] = np.nan if epoch is None else epoch
+            self.value[i] = value
+            return
+        if i == self.n:
+            self.append(step, epoch, value)
+            return
+        steps, epochs, values = (np.insert(a[: self.n], i, v) for a, v in (
+            (self.step, step), (self.epoch, np.nan if epoch is None else epoch), (self.value, value)))
+        self.n += 1
+        capacity = max(len(self.step), self.n)
+        for name, data in (("step", steps), ("epoch", epochs), ("value", values)):
+            buffer = np.empty(capacity)
+            buffer[: self.n] = data
+            setattr(self, name, buffer)
+
+    def x(self, axis: str) -> np.ndarray:
+        return (self.epoch if axis == "epoch" else self.step)[: self.n]
+
+    def y(self) -> np.ndarray:
+        return self.value[: self.n]
+
+
+def ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard-style debiased exponential moving average (``weight`` 0 = no smoothing)."""
+    if weight <= 0 or len(values) < 2:
+        return values
+    out = np.empty_like(values)
+    last, debias = 0.0, 0.0
+    for i, v in enumerate(values):
+        if not math.isfinite(v):
+            out[i] = v
+            continue
+        last = last * weight + (1 - weight) * v
+        debias = debias * weight + (1 - weight)
+        out[i] = last / debias
+    return out
+
+
+class ChartPanel(QWidget):
+    """A grid of metric plots that can show one or several runs at once."""
+
+    readout = Signal(str)  # hover text: chart, x and the values under the mouse
+
+    def __init__(self, parent: QWidget | None = None, columns: int = 4):
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        self.layout_widget = pg.GraphicsLayoutWidget(self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.layout_widget)
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.legends: dict[str, pg.LegendItem] = {}
+        for i, (title, _) in enumerate(CHARTS):
+            plot = self.layout_widget.addPlot(row=i // columns, col=i % columns, title=title)
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.setMenuEnabled(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
+            left = plot.getAxis("left")
+            left.setWidth(58)  # room for labels such as 0.0001 or -0.05 before the first data arrives
+            left.enableAutoSIPrefix(False)
+            self.legends[title] = plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+            self.plots[title] = plot
+        self.buffers: dict[tuple[str, str], SeriesBuffer] = {}
+        self.items: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self.run_order: list[str] = []
+        self.run_labels: dict[str, str] = {}
+        self.dirty: set[tuple[str, str]] = set()
+        self.smoothing = 0.0
+        self.x_axis = "step"
+        self.redraws = 0
+        self.points_received = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / REDRAW_HZ))
+        self._timer.timeout.connect(self.flush)
+        self._timer.start()
+        self._proxy = pg.SignalProxy(self.layout_widget.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse)
+        self.apply_theme()
+
+    # ---- data --------------------------------------------------------------------------------------
+    def add_run(self, run_id: str, label: str | None = None) -> None:
+        if run_id not in self.run_order:
+            self.run_order.append(run_id)
+            self.run_labels[run_id] = label or run_id
+            self._restyle()
+
+    def remove_run(self, run_id: str) -> None:
+        for key in [k for k in self.items if k[0] == run_id]:
+            item = self.items.pop(key)
+            self.plots[METRIC_TO_CHART[key[1]]].removeItem(item)
+        for key in [k for k in self.buffers if k[0] == run_id]:
+            self.buffers.pop(key)
+            self.dirty.discard(key)
+        if run_id in self.run_order:
+            self.run_order.remove(run_id)
+            self.run_labels.pop(run_id, None)
+        self._restyle()
+
+    def clear(self) -> None:
+        for run_id in list(self.run_order):
+            self.remove_run(run_id)
+
+    def runs(self) -> list[str]:
+        return list(self.run_order)
+
+    def add_record(self, run_id: str, record: dict, merge: bool = False) -> int:
+        """Append the known metrics of one log/eval record (``step``, ``epoch``, metric values). Returns points added.
+
+        ``merge`` inserts in step order instead (history read from disk while live points are arriving).
+        """
+        step = record.get("step")
+        if step is None:
+            return 0
+        added = 0
+        for key, value in record.items():
+            if key not in METRIC_TO_CHART or not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            self.add_point(run_id, key, float(step), record.get("epoch"), float(value), merge=merge)
+            added += 1
+        return added
+
+    def add_point(self, run_id: str, metric: str, step: float, epoch: float | None, value: float,
+                  merge: bool = False) -> None:
+        if run_id not in self.run_order:
+            self.add_run(run_id)
+        key = (run_id, metric)
+        buffer = self.buffers.get(key)
+        if buffer is None:
+            buffer = self.buffers[key] = SeriesBuffer()
+        (buffer.merge if merge else buffer.append)(step, epoch, value)
+        self.dirty.add(key)
+        self.points_received += 1
+
+    def set_records(self, run_id: str, records: list[dict], label: str | None = None) -> None:
+        """Replace a run's series with ``records`` (read back from disk)."""
+        if run_id in self.run_order:
+            for key in [k for k in self.buffers if k[0] == run_id]:
+                self.buffers[key].n = 0
+                self.dirty.add(key)
+        self.add_run(run_id, label)
+        for record in records:
+            self.add_record(run_id, record)
+
+    def series(self, run_id: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        buffer = self.buffers.get((run_id, metric))
+        if buffer is None:
+            return np.empty(0), np.empty(0)
+        return buffer.x("step").copy(), buffer.y().copy()
+
+    def drawn_points(self, run_id: str, metric: str) -> int:
+        """How many points the plot item currently shows (after a redraw)."""
+        item = self.items.get((run_id, metric))
+        if item is None or item.xData is None:
+            return 0
+        return len(item.xData)
+
+    # ---- view options -----------------------------------------------------------------------------
+    def set_smoothing(self, weight: float) -> None:
+        self.smoothing = max(0.0, min(float(weight), 0.999))
+        self.dirty.update(self.buffers)
+
+    def set_x_axis(self, axis: str) -> None:
+        self.x_axis = "epoch" if axis == "epoch" else "step"
+        self.dirty.update(self.buffers)
+
+    def set_log_scale(self, on: bool) -> None:
+        for title in LOG_SCALE_CHARTS:
+            self.plots[title].setLogMode(y=bool(on))
+
+    # ---- drawing ----------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Push changed buffers into their plot items (called by the ~20 Hz timer)."""
+        if not self.dirty:
+            return
+        for key in list(self.dirty):
+            buffer = self.buffers.get(key)
+            if buffer is None:
+                continue
+            item = self.items.get(key)
+            if item is None:
+                item = self._make_item(key)
+            x, y = buffer.x(self.x_axis), buffer.y()
+            if self.smoothing and not key[1].startswith("eval_"):
+                y = ema(y, self.smoothing)
+            item.setData(x, y)
+        self.dirty.clear()
+        self.redraws += 1
+
+    def _make_item(self, key: tuple[str, str]) -> pg.PlotDataItem:
+        run_id, metric = key
+        title = METRIC_TO_CHART[metric]
+        item = pg.PlotDataItem()
+        self.plots[title].addItem(item)  # (addItem applies the plot's own decimation settings, so set ours after)
+        item.setDownsampling(auto=True, method="peak")
+        item.setClipToView(True)
+        self.items[key] = item
+        self._style_item(key, item)
+        return item
+
+    def _series_info(self, metric: str) -> tuple[str, str, int]:
+        title = METRIC_TO_CHART[metric]
+        for key, label, slot in dict(CHARTS)[title]:
+            if key == metric:
+                return title, label, slot
+        return title, metric, 0
+
+    def _style_item(self, key: tuple[str, str], item: pg.PlotDataItem) -> None:
+        run_id, metric = key
+        title, label, slot = self._series_info(metric)
+        several = len(self.run_order) > 1
+        if several:
+            color = RUN_COLORS[self.run_order.index(run_id) % len(RUN_COLORS)] if run_id in self.run_order else "#888"
+            name = f"{self.run_labels.get(run_id, run_id)} · {label}"
+        else:
+            color = CHOSEN_REJECTED.get(label, SLOT_COLORS[slot % len(SLOT_COLORS)])
+            name = label
+        pen = QPen(QColor(color))
+        pen.setWidthF(1.6)
+        pen.setCosmetic(True)
+        pen.setStyle(SLOT_STYLES[slot % len(SLOT_STYLES)])
+        item.setPen(pen)
+        is_eval = metric.startswith("eval_")
+        item.setSymbol("o" if is_eval else None)
+        item.setSymbolSize(5)
+        item.setSymbolBrush(QColor(color))
+        item.setSymbolPen(QColor(color))
+        legend = self.legends[title]
+        legend.removeItem(item)
+        legend.addItem(item, name)
+        item.opts["name"] = name
+
+    def _restyle(self) -> None:
+        def order(key):
+            run_id, metric = key
+            run_index = self.run_order.index(run_id) if run_id in self.run_order else len(self.run_order)
+            return run_index, self._series_info(metric)[2]
+        for key in sorted(self.items, key=order):
+            self._style_item(key, self.items[key])
+
+    def apply_theme(self) -> None:
+        palette = self.palette()
+        background = palette.base().color()
+        text = palette.text().color()
+        self.layout_widget.setBackground(background)
+        for title, plot in self.plots.items():
+            for axis in ("left", "bottom"):
+                ax = plot.getAxis(axis)
+                ax.setPen(pg.mkPen(text))
+                ax.setTextPen(pg.mkPen(text))
+            plot.setTitle(title, color=text.name(), size="10pt")
+            legend = self.legends[title]
+            legend.setLabelTextColor(text)
+            legend.setBrush(pg.mkBrush(background.red(), background.green(), background.blue(), 200))
+        self._restyle()  # re-adds legend entries so their labels take the new text colour
+
+    def changeEvent(self, event) -> None:  # light/dark switch follows the application palette
+        if event.type() in (QEvent.PaletteChange, QEvent.ApplicationPaletteChange):
+            self.apply_theme()
+        super().changeEvent(event)
+
+    def export_png(self, path: str) -> bool:
+        self.flush()
+        return self.layout_widget.grab().save(path, "PNG")
+
+    # ---- hover readout ----------------------------------------------------------------------------
+    def _on_mouse(self, args) -> None:
+        pos: QPointF = args[0]
+        for title, plot in self.plots.items():
+            if not plot.sceneBoundingRect().contains(pos):
+                continue
+            x = plot.vb.mapSceneToView(pos).x()
+            parts = []
+            for (run_id, metric), item in self.items.items():
+                if METRIC_TO_CHART[metric] != title or item.xData is None or not len(item.xData):
+                    continue
+                xs, ys = item.xData, item.yData
+                i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
+                if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
+                    i -= 1
+                parts.append(f"{item.opts.get('name', metric)} = {ys[i]:.4g} @ {self.x_axis} {xs[i]:g}")
+            self.readout.emit(f"{title}: " + ("; ".join(parts) if parts else "no data"))
+            return

@@ -1,0 +1,421 @@
+"""The main window: Dataset, Training, Metrics, Comparison and Settings panes, menus, status bar, log dock.
+
+Start-up stays fast: nothing here imports torch/transformers; the device is probed in a background task after the
+window is shown. The Dataset pane, Settings pane and Plugins dialog are imported defensively so the window works
+(with a placeholder) while they are missing or broken.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from .comparison_view import ComparisonPane
+from .log_panel import LogBus, LogPanel
+from .metrics_pane import MetricsPane
+from .tasks import run_task
+from .training_pane import TrainingPane
+
+PANES = ("Dataset", "Training", "Metrics", "Comparison", "Settings")
+MEMORY_REFRESH_MS = 2000
+
+
+def _placeholder(title: str, why: str, parent: QWidget) -> QWidget:
+    widget = QWidget(parent)
+    label = QLabel(f"<h3>{title}</h3><p>{why}</p>", widget)
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignCenter)
+    QVBoxLayout(widget).addWidget(label)
+    widget.setObjectName(f"placeholder_{title}")
+    return widget
+
+
+def window_settings() -> QSettings:
+    """Window geometry lives in the data dir (``DPOSTUDIO_HOME`` moves it, so tests never touch the user's)."""
+    from dpostudio.core.paths import data_dir
+
+    return QSettings(str(data_dir() / "window.ini"), QSettings.IniFormat)
+
+
+def hardware_and_choice():
+    """Probe the accelerators (imports torch: slow, so it runs in a background task)."""
+    from dpostudio.core.device import choose_device, probe_hardware
+
+    hardware = probe_hardware()
+    return hardware, choose_device(hardware)
+
+
+class MainWindow(QMainWindow):
+    deviceProbed = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None, probe_device: bool = True):
+        super().__init__(parent)
+        self.setWindowTitle("DPO Studio")
+        self.setObjectName("MainWindow")
+        self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks)
+        self.log_bus = LogBus(self)
+        self.log_panel = LogPanel(self)
+        self.log_bus.message.connect(self.log_panel.add)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.log_panel)
+        self.hardware = None
+        self.device_choice = None
+        self._close_after_stop = False
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("PaneTabs")
+        self.tabs.setDocumentMode(True)
+        self.setCentralWidget(self.tabs)
+        self.panes: dict[str, QWidget] = {}
+
+        self.dataset_pane = self._optional_pane("Dataset", "dataset_pane", "DatasetPane")
+        self.training_pane = TrainingPane(self)
+        self.metrics_pane = MetricsPane(self)
+        self.comparison_pane = ComparisonPane(self)
+        self.settings_pane = self._optional_pane("Settings", "settings_pane", "SettingsPane")
+        for name, pane in zip(PANES, (self.dataset_pane, self.training_pane, self.metrics_pane,
+                                      self.comparison_pane, self.settings_pane)):
+            self.panes[name] = pane
+            self.tabs.addTab(pane, name)
+            if hasattr(pane, "message"):
+                pane.message.connect(self.log_bus.report)
+
+        # wiring between panes
+        controller = self.training_pane.controller
+        controller.event.connect(self.metrics_pane.on_training_event)
+        controller.started.connect(self._update_run_actions)
+        controller.finished.connect(self._update_run_actions)
+        # the engine writes the final status after its last event: list the runs again once the thread is done
+        controller.finished.connect(lambda *_: self.metrics_pane.refresh_runs())
+        self.training_pane.dataPresetRequested.connect(self._apply_data_values)
+        self.metrics_pane.runsChanged.connect(self.comparison_pane.set_runs)
+        if hasattr(self.dataset_pane, "data_config"):
+            self.training_pane.set_data_provider(self.dataset_pane.data_config)
+        if hasattr(self.dataset_pane, "set_model"):
+            self.training_pane.modelChanged.connect(self._guarded(self.dataset_pane.set_model))
+        if hasattr(self.dataset_pane, "set_max_length"):
+            self.training_pane.maxLengthChanged.connect(self._guarded(self.dataset_pane.set_max_length))
+        if hasattr(self.dataset_pane, "dataConfigChanged"):
+            self.dataset_pane.dataConfigChanged.connect(self.training_pane.refresh_data_summary)
+
+        self._build_menus()
+        self._build_status_bar()
+        self._restore_geometry()
+        self._update_run_actions()
+        if probe_device:
+            QTimer.singleShot(200, self.probe_device)
+
+    # ---- panes ------------------------------------------------------------------------------------
+    def _guarded(self, fn):
+        """Call another pane's method; a failure lands in the log instead of propagating."""
+        def call(*args):
+            try:
+                fn(*args)
+            except Exception as exc:
+                self.log_bus.report("error", f"{getattr(fn, '__qualname__', 'a pane')} failed: {exc}")
+        return call
+
+    def _optional_pane(self, title: str, module: str, cls: str) -> QWidget:
+        try:
+            mod = __import__(f"dpostudio.ui.{module}", fromlist=[cls])
+            return getattr(mod, cls)(self)
+        except Exception as exc:  # missing (not written yet) or broken: the window still opens
+            self._pending_messages = getattr(self, "_pending_messages", [])
+            if not isinstance(exc, ImportError):
+                self._pending_messages.append(("error", f"the {title} pane could not be opened: {exc}"))
+                why = f"The {title} pane could not be opened: {exc}"
+            else:
+                why = f"The {title} pane is not available in this build."
+            QTimer.singleShot(0, self._flush_pending)
+            return _placeholder(title, why, self)
+
+    def _flush_pending(self) -> None:
+        for level, text in getattr(self, "_pending_messages", []):
+            self.log_bus.report(level, text)
+        self._pending_messages = []
+
+    def show_pane(self, name: str) -> None:
+        self.tabs.setCurrentWidget(self.panes[name])
+
+    def current_pane(self) -> str:
+        return self.tabs.tabText(self.tabs.currentIndex())
+
+    def data_config(self) -> dict[str, Any]:
+        return self.training_pane.data_config()
+
+    @Slot(dict)
+    def _apply_data_values(self, values: dict) -> None:
+        """A preset or loaded config sets Data-group fields: hand them to the Dataset pane."""
+        if hasattr(self.dataset_pane, "set_data_config"):
+            try:
+                current = dict(self.dataset_pane.data_config()) if hasattr(self.dataset_pane, "data_config") else {}
+                self.dataset_pane.set_data_config({**current, **values})
+            except Exception as exc:
+                self.log_bus.report("error", f"the Dataset pane could not take the preset's data settings: {exc}")
+
+    def set_data_config(self, values: dict) -> None:
+        """Set Data-group fields wherever they live (the Dataset pane, else the Training pane's fallback)."""
+        self.training_pane.data_overrides.update(values)
+        self._apply_data_values(values)
+        self.training_pane.refresh_data_summary()
+
+    def run_background(self, fn, *args, on_result=None, what: str = "background task", **kwargs):
+        """Run ``fn`` in a task; an error lands in the log area in words."""
+        return run_task(self, fn, *args, on_result=on_result,
+                        on_error=lambda text, _tb: self.log_bus.report("error", f"{what} failed: {text}"), **kwargs)
+
+    # ---- menus ------------------------------------------------------------------------------------
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden (offscreen, full screen)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        self.actions_by_name: dict[str, QAction] = {}
+        file_menu = bar.addMenu("&File")
+        self.actions_by_name["open_config"] = self._action(
+            file_menu, "&Open Config…", self.open_config, QKeySequence.Open, "Load a run configuration (.toml or .yaml)")
+        self.actions_by_name["save_config"] = self._action(
+            file_menu, "&Save Config…", self.save_config, QKeySequence.Save, "Save the current run configuration")
+        file_menu.addSeparator()
+        quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.Quit, "Quit DPO Studio")
+        quit_action.setMenuRole(QAction.QuitRole)
+        self.actions_by_name["quit"] = quit_action
+
+        run_menu = bar.addMenu("&Run")
+        self.actions_by_name["train"] = self._action(
+            run_menu, "&Train", self.training_pane.start_training, QKeySequence(Qt.CTRL | Qt.Key_Return),
+            "Start training with the current settings")
+        self.actions_by_name["stop"] = self._action(
+            run_menu, "&Stop", self.training_pane.stop_training, QKeySequence(Qt.CTRL | Qt.Key_Period),
+            "Stop at the next step and save a checkpoint")
+        self.actions_by_name["resume"] = self._action(
+            run_menu, "&Resume", lambda: self.training_pane.resume_training(), QKeySequence(Qt.CTRL | Qt.SHIFT | Qt.Key_Return),
+            "Continue the last stopped run from its checkpoint")
+
+        view_menu = bar.addMenu("&View")
+        for i, name in enumerate(PANES):
+            self.actions_by_name[f"view_{name.lower()}"] = self._action(
+                view_menu, f"&{name}", lambda checked=False, n=name: self.show_pane(n),
+                QKeySequence(Qt.CTRL | getattr(Qt, f"Key_{i + 1}")), f"Show the {name} pane")
+        view_menu.addSeparator()
+        log_toggle = self.log_panel.toggleViewAction()
+        log_toggle.setText("&Log")
+        log_toggle.setShortcut(QKeySequence(Qt.CTRL | Qt.Key_L))
+        view_menu.addAction(log_toggle)
+        self.addAction(log_toggle)
+        self.actions_by_name["view_log"] = log_toggle
+        self.actions_by_name["refresh_runs"] = self._action(
+            view_menu, "&Refresh Runs", self.metrics_pane.refresh_runs, QKeySequence.Refresh)
+
+        tools_menu = bar.addMenu("&Tools")
+        self.actions_by_name["plugins"] = self._action(
+            tools_menu, "&Plugins…", self.open_plugins, QKeySequence(Qt.CTRL | Qt.SHIFT | Qt.Key_P),
+            "List, enable, disable and install plugins")
+        self.actions_by_name["export"] = self._action(
+            tools_menu, "&Export or Publish…", self.open_export, QKeySequence(Qt.CTRL | Qt.Key_E),
+            "Export a run's adapter or merged model, or push it to the Hugging Face Hub")
+        self.actions_by_name["settings"] = self._action(
+            tools_menu, "&Settings", lambda: self.show_pane("Settings"), QKeySequence.Preferences)
+        self.actions_by_name["settings"].setMenuRole(QAction.PreferencesRole)
+
+        help_menu = bar.addMenu("&Help")
+        self.actions_by_name["about"] = self._action(help_menu, "&About DPO Studio", self.show_about,
+                                                     QKeySequence.HelpContents)
+        self.actions_by_name["about"].setMenuRole(QAction.AboutRole)
+
+    @Slot()
+    def _update_run_actions(self, *_args) -> None:
+        running = self.training_pane.is_training()
+        self.actions_by_name["train"].setEnabled(not running)
+        self.actions_by_name["resume"].setEnabled(not running)
+        self.actions_by_name["stop"].setEnabled(running)
+
+    @Slot()
+    def open_config(self, path: str | None = None) -> bool:
+        from dpostudio.core.run_config import ConfigError, RunConfig
+
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Open run configuration", "",
+                                                  "Run configuration (*.toml *.yaml *.yml)")
+        if not path:
+            return False
+        try:
+            config = RunConfig.load(path)
+        except ConfigError as exc:
+            self.log_bus.report("error", f"could not open {path}: {exc}")
+            return False
+        self.training_pane.load_config(config)
+        self.log_bus.report("info", f"configuration loaded from {path}")
+        return True
+
+    @Slot()
+    def save_config(self, path: str | None = None) -> bool:
+        from dpostudio.core.run_config import ConfigError
+
+        try:
+            config = self.training_pane.build_config()
+        except ConfigError as exc:
+            self.log_bus.report("error", f"cannot save the configuration: {exc}")
+            return False
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Save run configuration", "run.toml",
+                                                  "TOML (*.toml);;YAML (*.yaml *.yml)")
+        if not path:
+            return False
+        try:
+            config.save(path)
+        except OSError as exc:
+            self.log_bus.report("error", f"could not save {path}: {exc.strerror or exc}")
+            return False
+        self.log_bus.report("info", f"configuration saved to {path}")
+        return True
+
+    @Slot()
+    def open_plugins(self) -> None:
+        try:
+            from .plugins_dialog import PluginsDialog
+        except ImportError:
+            self.log_bus.report("warning", "the Plugins dialog is not available in this build; "
+                                           "use  dpostudio plugins  on the command line")
+            return
+        try:
+            dialog = PluginsDialog(self)
+            if hasattr(dialog, "message"):
+                dialog.message.connect(self.log_bus.report)
+            dialog.setAttribute(Qt.WA_DeleteOnClose)
+            dialog.open()
+            self.plugins_dialog = dialog
+        except Exception as exc:
+            self.log_bus.report("error", f"the Plugins dialog could not be opened: {exc}")
+
+    @Slot()
+    def open_export(self) -> None:
+        from .export_dialog import ExportDialog
+
+        try:
+            dialog = ExportDialog(None, self)
+        except Exception as exc:
+            self.log_bus.report("error", f"the Export dialog could not be opened: {exc}")
+            return
+        dialog.message.connect(self.log_bus.report)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.open()
+        self.export_dialog = dialog
+
+    @Slot()
+    def show_about(self) -> None:
+        try:
+            from importlib.metadata import version
+
+            ver = version("dpostudio")
+        except Exception:
+            ver = "development"
+        box = QMessageBox(self)
+        box.setWindowTitle("About DPO Studio")
+        box.setTextFormat(Qt.RichText)
+        box.setText(f"<b>DPO Studio</b> {ver}<br>Fine-tune language models with Direct Preference Optimization "
+                    "(TRL + PEFT), on Apple MPS, NVIDIA CUDA or the CPU.")
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.open()
+        self.about_box = box
+
+    # ---- status bar -------------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.device_label = QLabel("Device: probing…", self)
+        self.device_label.setObjectName("device_label")
+        self.device_label.setToolTip("The accelerator training will use when the device is 'auto'.")
+        self.memory_label = QLabel("", self)
+        self.memory_label.setObjectName("memory_label")
+        self.memory_label.setToolTip("Memory used by DPO Studio (resident set size).")
+        bar.addPermanentWidget(self.device_label)
+        bar.addPermanentWidget(self.memory_label)
+        self.memory_timer = QTimer(self)
+        self.memory_timer.setInterval(MEMORY_REFRESH_MS)
+        self.memory_timer.timeout.connect(self.update_memory)
+        self.memory_timer.start()
+        self.update_memory()
+
+    @Slot()
+    def update_memory(self) -> None:
+        try:
+            import psutil
+
+            rss = psutil.Process(os.getpid()).memory_info().rss
+            total = psutil.virtual_memory().total
+        except Exception:
+            self.memory_label.setText("")
+            return
+        self.memory_label.setText(f"Memory: {rss / 2**30:.2f} GiB of {total / 2**30:.0f} GiB")
+
+    @Slot()
+    def probe_device(self) -> None:
+        def done(result):
+            self.hardware, self.device_choice = result
+            choice = self.device_choice
+            name = {"cuda": "CUDA", "mps": "Apple MPS", "cpu": "CPU"}.get(choice.device, choice.device)
+            extra = self.hardware.cuda_name if choice.device == "cuda" else ""
+            self.device_label.setText(f"Device: {name}{' ' + extra if extra else ''} · {choice.precision}")
+            self.device_label.setToolTip(choice.describe())
+            self.training_pane.set_hardware(self.hardware)
+            self.deviceProbed.emit(choice)
+
+        def failed(text, _tb):
+            self.device_label.setText("Device: unknown")
+            self.log_bus.report("warning", f"could not probe the device: {text}")
+
+        self.device_task = run_task(self, hardware_and_choice, on_result=done, on_error=failed)
+
+    # ---- geometry and closing ---------------------------------------------------------------------
+    def _restore_geometry(self) -> None:
+        settings = window_settings()
+        geometry = settings.value("geometry")
+        state = settings.value("state")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 860)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        else:
+            QTimer.singleShot(0, lambda: self.resizeDocks([self.log_panel], [140], Qt.Vertical))
+        pane = settings.value("pane")
+        if pane in self.panes:
+            self.show_pane(pane)
+        else:
+            self.show_pane("Training")
+
+    def save_geometry(self) -> None:
+        settings = window_settings()
+        settings.setValue("geometry", self.saveGeometry())
+        settings.setValue("state", self.saveState())
+        settings.setValue("pane", self.current_pane())
+        settings.sync()
+
+    def closeEvent(self, event) -> None:
+        if self.training_pane.is_training():
+            # never kill a run mid-step: ask it to stop (it saves a checkpoint) and close when it has
+            self.training_pane.stop_training()
+            if not self._close_after_stop:
+                self._close_after_stop = True
+                self.training_pane.controller.finished.connect(lambda *_: self.close())
+                self.log_bus.report("info", "stopping the training run first; the window closes once its "
+                                            "checkpoint is saved")
+            event.ignore()
+            return
+        self.save_geometry()
+        super().closeEvent(event)

@@ -1,0 +1,123 @@
+"""The Training pane's form: generated from RunConfig, validated inline, filled by presets; plus the core helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+from dpostudio.core.memory_estimate import estimate_memory, model_config_for, model_shape
+from dpostudio.core.presets import PRESETS, get_preset, preset_names
+from dpostudio.core.run_config import RunConfig
+from dpostudio.ui.app import create_application
+from dpostudio.ui.training_pane import DATA_FIELDS, TrainingPane
+
+BRIEF_DATA_FIELDS = {"dataset", "dataset_config", "dataset_split", "first_n", "eval_ratio", "split_seed",
+                     "prompt_template", "system_prompt", "data_format", "column_prompt", "column_chosen",
+                     "column_rejected", "column_system", "data_filters", "drop_problems", "eval_split"}
+
+
+@pytest.fixture
+def pane(qtbot):
+    create_application()
+    widget = TrainingPane()
+    qtbot.addWidget(widget)
+    widget.show()
+    return widget
+
+
+def test_form_has_every_non_data_field_with_help_tooltips(pane):
+    expected = {f.name for f in RunConfig.field_specs()} - BRIEF_DATA_FIELDS - {"model"}
+    assert set(pane.editors) == expected
+    assert BRIEF_DATA_FIELDS <= set(DATA_FIELDS)
+    for name, editor in pane.editors.items():
+        assert editor.widget.toolTip().startswith(editor.spec.metadata["help"])
+    assert set(pane.group_boxes) >= {"DPO", "LoRA", "Optimisation", "Precision & device", "Evaluation & saving"}
+    assert pane.model_spec() == "embedded:smollm2-135m-instruct"  # the embedded default is preselected
+
+
+def test_bad_value_shows_the_fields_message(pane, qtbot):
+    beta = pane.editors["beta"]
+    beta.widget.setText("0")
+    assert beta.error.isVisible()
+    assert "greater than 0" in beta.error.text()
+    beta.widget.setText("abc")
+    assert "must be a number" in beta.error.text()
+    batch = pane.editors["per_device_batch_size"]
+    batch.widget.setText("2.5")
+    assert "whole number" in batch.error.text()
+    # Train refuses and says why, in the log message
+    messages = []
+    pane.message.connect(lambda level, text: messages.append((level, text)))
+    assert not pane.start_training()
+    assert messages and messages[-1][0] == "error" and "beta" in messages[-1][1]
+    beta.widget.setText("0.3")
+    batch.widget.setText("2")
+    assert not beta.error.isVisible() and not batch.error.isVisible()
+    assert pane.build_config().beta == 0.3
+
+
+def test_optional_fields_accept_empty(pane):
+    pane.editors["max_steps"].widget.setText("")
+    pane.editors["eval_steps"].widget.setText("")
+    config = pane.build_config()
+    assert config.max_steps is None and config.eval_steps is None
+    pane.editors["lora_target_modules"].widget.setText("q_proj, v_proj")
+    assert pane.build_config().lora_target_modules == ["q_proj", "v_proj"]
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_presets_fill_the_form(pane, name):
+    data_requests = []
+    pane.dataPresetRequested.connect(data_requests.append)
+    pane.apply_preset(name)
+    preset = get_preset(name)
+    values = pane.values()
+    for key, value in preset.training_values().items():
+        if key == "model":
+            assert pane.model_spec() == value
+        else:
+            assert values[key] == value, key
+    if preset.data_values():
+        assert data_requests[-1] == preset.data_values()
+    config = pane.build_config()  # the whole preset validates
+    for key, value in preset.values.items():
+        assert getattr(config, key) == value, key
+
+
+def test_twinllama_and_gpt2_recipes_match_the_write_ups():
+    twin = get_preset("Recipe: TwinLlama").apply()
+    assert (twin.beta, twin.learning_rate, twin.lr_scheduler_type, twin.warmup_steps) == (0.5, 2e-6, "linear", 10)
+    assert (twin.per_device_batch_size, twin.gradient_accumulation_steps, twin.num_train_epochs) == (2, 8, 1.0)
+    assert (twin.eval_ratio, twin.lora_r, twin.lora_alpha, twin.lora_dropout) == (0.05, 32, 32, 0.0)
+    gpt2 = get_preset("Recipe: GPT-2").apply()
+    assert (gpt2.beta, gpt2.learning_rate, gpt2.per_device_batch_size, gpt2.gradient_accumulation_steps) == (0.2, 5.4e-5, 8, 4)
+    assert (gpt2.max_steps, gpt2.max_length, gpt2.warmup_steps, gpt2.gradient_checkpointing) == (500, 512, 50, True)
+    mac = get_preset("Recipe: Mistral").apply()
+    assert (mac.device, mac.precision, mac.optimizer, mac.eval_ratio) == ("mps", "fp16", "adamw_torch", 0.1)
+    assert len(PRESETS) == 4
+
+
+def test_memory_estimate_shapes():
+    mistral = model_config_for("mistralai/Mistral-7B-Instruct-v0.3")
+    assert 7.1e9 < model_shape(mistral).parameters() < 7.4e9
+    gpt2 = model_config_for("openai-community/gpt2")
+    assert 1.2e8 < model_shape(gpt2).parameters() < 1.3e8
+    small = estimate_memory(mistral, precision="fp16", device="mps", batch_size=1, max_length=512)
+    big = estimate_memory(mistral, precision="fp16", device="mps", batch_size=4, max_length=2048)
+    fp32 = estimate_memory(mistral, precision="fp32", device="cuda", batch_size=1, max_length=512)
+    assert small.total_bytes < big.total_bytes and small.total_bytes < fp32.total_bytes
+    checkpointed = estimate_memory(mistral, precision="fp16", device="mps", batch_size=4, max_length=2048,
+                                   gradient_checkpointing=True)
+    assert checkpointed.parts["activations"] < big.parts["activations"]
+    assert "estimate" in small.describe()
+
+
+def test_memory_estimate_in_the_pane(pane, embedded_model, qtbot):
+    pane.update_memory_estimate()
+    assert "estimate" in pane.memory_label.text() and "GiB" in pane.memory_label.text()
+    before = pane.memory_estimate.total_bytes
+    pane.editors["per_device_batch_size"].widget.setText("16")
+    pane.update_memory_estimate()
+    assert pane.memory_estimate.total_bytes > before
+    pane.set_model_spec("someone/not-downloaded-model")
+    pane.update_memory_estimate()
+    assert "Cannot estimate" in pane.memory_label.text()
