@@ -84,3 +84,29 @@ def memory_keyring():
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+
+
+@pytest.fixture(scope="session")
+def fake_run_template(embedded_model, tmp_path_factory):
+    """A finished-looking run (deterministic LoRA weights, no training), made once; copy it with ``fake_run_id``."""
+    from test_export import make_fake_run
+
+    home = tmp_path_factory.mktemp("fake-run-home")
+    old = os.environ.get("DPOSTUDIO_HOME")
+    os.environ["DPOSTUDIO_HOME"] = str(home)
+    try:
+        return make_fake_run(embedded_model.location, name="fake").path
+    finally:
+        if old is None:
+            os.environ.pop("DPOSTUDIO_HOME", None)
+        else:
+            os.environ["DPOSTUDIO_HOME"] = old
+
+
+@pytest.fixture
+def fake_run_id(fake_run_template, dpostudio_home):
+    """The id of a copy of ``fake_run_template`` in this test's own DPO Studio home."""
+    import shutil
+
+    shutil.copytree(fake_run_template, dpostudio_home / "runs" / fake_run_template.name)
+    return fake_run_template.name

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
 
 from dpostudio.cli import main
 from fake_hub import FakeHub
-from test_export import make_fake_run
 
 TOKEN = "hf_cli_token_0123456789abcdef"
 
 
-@pytest.fixture(scope="module")
-def run_template(embedded_model, tmp_path_factory):
-    home = tmp_path_factory.mktemp("cli-template-home")
-    old = os.environ.get("DPOSTUDIO_HOME")
-    os.environ["DPOSTUDIO_HOME"] = str(home)
-    try:
-        return make_fake_run(embedded_model.location, name="cli").path
-    finally:
-        if old is None:
-            os.environ.pop("DPOSTUDIO_HOME", None)
-        else:
-            os.environ["DPOSTUDIO_HOME"] = old
-
-
 @pytest.fixture
-def run_id(run_template, dpostudio_home):
-    shutil.copytree(run_template, dpostudio_home / "runs" / run_template.name)
-    return run_template.name
+def run_id(fake_run_id):
+    return fake_run_id
 
 
 def test_export_adapter_and_checkpoint(run_id, tmp_path, capsys):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import socket
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from dpostudio.core.hub_publish import PublishError, push_dataset, push_folder, push_run, token_status
 from dpostudio.core.model_card import read_front_matter
 from fake_hub import FakeHub
-from test_export import make_fake_run
 
 TOKEN = "hf_test_token_0123456789abcdef"
 
@@ -45,26 +43,11 @@ def lfs_hub(monkeypatch):
         yield server
 
 
-@pytest.fixture(scope="module")
-def run_template(embedded_model, tmp_path_factory):
-    home = tmp_path_factory.mktemp("hub-template-home")
-    old = os.environ.get("DPOSTUDIO_HOME")
-    os.environ["DPOSTUDIO_HOME"] = str(home)
-    try:
-        return make_fake_run(embedded_model.location, name="hub").path
-    finally:
-        if old is None:
-            os.environ.pop("DPOSTUDIO_HOME", None)
-        else:
-            os.environ["DPOSTUDIO_HOME"] = old
-
-
 @pytest.fixture
-def run(run_template, dpostudio_home):
+def run(fake_run_id):
     from dpostudio.core.runs import get_run
 
-    shutil.copytree(run_template, dpostudio_home / "runs" / run_template.name)
-    return get_run(run_template.name)
+    return get_run(fake_run_id)
 
 
 @pytest.fixture

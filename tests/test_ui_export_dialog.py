@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from dpostudio.ui.export_dialog import ExportDialog
 from fake_hub import FakeHub
-from test_export import make_fake_run
 
 TOKEN = "hf_ui_token_0123456789abcdefgh"
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "export.png"
 
 
-@pytest.fixture(scope="module")
-def run_template(embedded_model, tmp_path_factory):
-    home = tmp_path_factory.mktemp("ui-template-home")
-    old = os.environ.get("DPOSTUDIO_HOME")
-    os.environ["DPOSTUDIO_HOME"] = str(home)
-    try:
-        return make_fake_run(embedded_model.location, name="ui").path
-    finally:
-        if old is None:
-            os.environ.pop("DPOSTUDIO_HOME", None)
-        else:
-            os.environ["DPOSTUDIO_HOME"] = old
-
-
 @pytest.fixture
-def run_id(run_template, dpostudio_home):
-    shutil.copytree(run_template, dpostudio_home / "runs" / run_template.name)
-    return run_template.name
+def run_id(fake_run_id):
+    return fake_run_id
 
 
 def test_dialog_exports_with_progress(qtbot, run_id, tmp_path, memory_keyring, monkeypatch):
