@@ -68,12 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--force", action="store_true", help="import again even if already imported")
     imp.set_defaults(func=cmd_import_gguf)
 
-    for module in ("data_cli", "plugin_cli", "export_cli", "compare_cli"):  # commands contributed by the data and plugin layers
-        try:
-            mod = __import__(f"dpostudio.{module}", fromlist=["add_parser"])
-        except ImportError:
-            continue
-        mod.add_parser(sub)
+    from . import compare_cli, data_cli, export_cli, plugin_cli  # the other panes' headless twins
+
+    for module in (data_cli, plugin_cli, export_cli, compare_cli):
+        module.add_parser(sub)
     return parser
 
 
