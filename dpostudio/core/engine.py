@@ -163,6 +163,14 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
     splits = load_splits(config, tokenizer)
     if len(splits.train) == 0:
         raise RunFailed(f"{config.dataset}: no training rows left after filtering")
+    eval_rows = len(splits.eval) if splits.eval is not None else 0
+    run.log(f"data: {config.dataset} ({splits.format}), {len(splits.train)} training and {eval_rows} evaluation rows")
+    for note in splits.notes:
+        run.log(f"data: {note}")
+    if splits.dropped:
+        run.log("data: rows left out: " + ", ".join(f"{n} {kind}" for kind, n in splits.dropped.items()))
+    run.update_info(train_rows=len(splits.train), eval_rows=eval_rows, data_format=splits.format,
+                    rows_dropped=dict(splits.dropped))
     stage("loading model weights", 0.7)
     # On GPUs the frozen base is held in the half-precision type; on the CPU it stays fp32 and bf16 runs as autocast.
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(choice.precision) if choice.device != "cpu" else None
