@@ -6,117 +6,39 @@ worker object moved to a ``QThread``; its plain-dict events come back by queued 
 token into two columns per prompt and no widget is touched from the worker. Stop sets the comparison's cancel
 event. The Results tab shows one row per prompt (answers, scores per criterion, verdict, reasoning) under the
 summary line ("tuned better in 4/5"); past comparisons of the run reopen from disk, and export to CSV.
+
+The pieces live in ``comparison_worker`` (the worker), ``comparison_widgets`` (the answer box),
+``comparison_results`` (results table, summary, export), ``comparison_runs`` (run, checkpoint, past
+comparisons), ``comparison_judges`` (judge options) and ``comparison_prompts`` (prompt sources); the last four
+are mixed into ``ComparisonPane``.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
-from PySide6.QtGui import QFont, QTextCursor
+from PySide6.QtCore import Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QGridLayout,
-    QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea,
-    QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
+    QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QSplitter, QTableWidget, QTabWidget,
+    QVBoxLayout, QWidget,
 )
 
+from .comparison_judges import JudgeOptionsMixin
+from .comparison_prompts import PROMPT_SOURCES, PromptSourceMixin
+from .comparison_results import ComparisonResultsMixin
+from .comparison_runs import RunPickerMixin
+from .comparison_widgets import SIDES, VERDICT_COLOUR, VERDICT_TEXT, AnswerBox, _html
+from .comparison_worker import CompareWorker
 from .tasks import describe_error
 
-SIDES = ("base", "tuned")
-PROMPT_SOURCES = (("builtin", "Built-in: five published prompts"), ("eval", "Held-out prompts of the run"),
-                  ("custom", "My list (edit below)"), ("file", "From a file…"))
-VERDICT_TEXT = {"tuned": "Tuned better", "base": "Base better", "tie": "Tie", "error": "Judge error", None: "—"}
-VERDICT_COLOUR = {"tuned": "#1b7f3b", "base": "#b03a2e", "tie": "#7a6a00", "error": "#888888"}
+__all__ = [
+    "PROMPT_SOURCES", "SIDES", "VERDICT_COLOUR", "VERDICT_TEXT", "AnswerBox", "CompareWorker", "ComparisonPane",
+]
 
 
-class CompareWorker(QObject):
-    """Runs one comparison on its thread; every core event is re-emitted as ``event(dict)`` (queued)."""
-
-    event = Signal(object)
-    failed = Signal(str)
-    done = Signal(object)
-
-    def __init__(self, kwargs: dict):
-        super().__init__()
-        self.kwargs = kwargs
-        self.cancel = threading.Event()
-
-    @Slot()
-    def run(self) -> None:
-        from dpostudio.core.comparison import compare
-
-        result = None
-        try:
-            result = compare(**self.kwargs, on_event=self.event.emit, cancel=self.cancel)
-        except Exception as exc:  # shown in words on the GUI thread
-            self.failed.emit(describe_error(exc))
-        finally:
-            self.done.emit(result)
-
-
-class AnswerBox(QGroupBox):
-    """One prompt: the two answers side by side, and the verdict underneath."""
-
-    def __init__(self, index: int, prompt: str, parent: QWidget | None = None):
-        super().__init__(f"{index + 1}. {prompt if len(prompt) < 140 else prompt[:139] + '…'}", parent)
-        self.setToolTip(prompt)
-        grid = QGridLayout(self)
-        self.edits: dict[str, QPlainTextEdit] = {}
-        self.stats: dict[str, QLabel] = {}
-        for col, side in enumerate(SIDES):
-            title = QLabel(f"<b>{'Base (adapter off)' if side == 'base' else 'Tuned (adapter on)'}</b>", self)
-            stats = QLabel("", self)
-            stats.setStyleSheet("color: #666;")
-            edit = QPlainTextEdit(self)
-            edit.setReadOnly(True)
-            edit.setObjectName(f"answer_{index}_{side}")
-            edit.setMinimumHeight(90)
-            edit.setMaximumHeight(260)
-            head = QHBoxLayout()
-            head.addWidget(title)
-            head.addStretch(1)
-            head.addWidget(stats)
-            grid.addLayout(head, 0, col)
-            grid.addWidget(edit, 1, col)
-            self.edits[side], self.stats[side] = edit, stats
-        self.verdict = QLabel("", self)
-        self.verdict.setWordWrap(True)
-        self.verdict.setTextFormat(Qt.RichText)
-        grid.addWidget(self.verdict, 2, 0, 1, 2)
-
-    def append(self, side: str, text: str) -> None:
-        edit = self.edits[side]
-        edit.moveCursor(QTextCursor.End)
-        edit.insertPlainText(text)
-        edit.moveCursor(QTextCursor.End)
-
-    def set_answer(self, side: str, answer: dict) -> None:
-        self.edits[side].setPlainText(answer.get("answer") or answer.get("text") or "")
-        self.stats[side].setText(f"{answer.get('words', 0)} words · {answer.get('tokens', 0)} tokens")
-
-    def set_item(self, item: dict) -> None:
-        for side in SIDES:
-            self.set_answer(side, item[side])
-        verdict = item.get("verdict")
-        if not item.get("judge"):
-            self.verdict.setText("<i>no judge</i>")
-            return
-        colour = VERDICT_COLOUR.get(verdict, "#333")
-        scores = " · ".join(f"{c} {s['base']:g} / {s['tuned']:g}" for c, s in (item.get("scores") or {}).items())
-        why = item.get("judge_error") or item.get("reasoning") or ""
-        why = why if len(why) < 400 else why[:399] + "…"
-        self.verdict.setText(f"<b style='color:{colour}'>{VERDICT_TEXT.get(verdict, verdict)}</b>"
-                             + (f" &nbsp; <span style='color:#555'>(base / tuned) {scores}</span>" if scores else "")
-                             + f"<br><span style='color:#444'>{_html(why)}</span>")
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-class ComparisonPane(QWidget):
+class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, PromptSourceMixin, QWidget):
     """Base vs tuned side by side, judged; see the module docstring."""
 
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
@@ -304,259 +226,6 @@ class ComparisonPane(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
-    # --- runs, checkpoints, past comparisons -------------------------------------------------------------
-    @Slot()
-    def refresh_runs(self) -> None:
-        from dpostudio.core.runs import list_runs
-
-        current = self.run_combo.currentData()
-        self.run_combo.blockSignals(True)
-        self.run_combo.clear()
-        try:
-            runs = list_runs()
-        except Exception as exc:
-            runs = []
-            self.message.emit("warning", f"Could not list the runs: {describe_error(exc)}")
-        from dpostudio.core.comparison import checkpoints
-
-        for run in runs:
-            info = run.info()
-            has_final = (run.adapter_dir / "adapter_config.json").is_file()
-            steps = checkpoints(run)
-            if not has_final and not steps:
-                continue
-            label = f"{info.get('name') or run.id} · {info.get('status', '?')} · {info.get('model', '')}"
-            self.run_combo.addItem(label, str(run.path))
-        if current:
-            i = self.run_combo.findData(current)
-            if i >= 0:
-                self.run_combo.setCurrentIndex(i)
-        self.run_combo.blockSignals(False)
-        if self.run_combo.count() == 0:
-            self.summary_label.setText("No run with an adapter yet: train one in the Training pane.")
-        self._on_run_changed()
-
-    @Slot(list)
-    def set_runs(self, rows: list) -> None:
-        """The main window's run list changed (rows from the Metrics pane): re-read the runs."""
-        self.refresh_runs()
-
-    def select_run(self, run_path_or_id: str) -> bool:
-        for i in range(self.run_combo.count()):
-            data = self.run_combo.itemData(i)
-            if data == str(run_path_or_id) or Path(data).name == str(run_path_or_id):
-                self.run_combo.setCurrentIndex(i)
-                return True
-        return False
-
-    def _run(self):
-        from dpostudio.core.runs import Run
-
-        path = self.run_combo.currentData()
-        return Run(Path(path)) if path else None
-
-    @Slot()
-    def _on_run_changed(self, *_args) -> None:
-        from dpostudio.core.comparison import checkpoints
-
-        self.checkpoint_combo.clear()
-        run = self._run()
-        if run is None:
-            self.past_combo.clear()
-            return
-        if (run.adapter_dir / "adapter_config.json").is_file():
-            self.checkpoint_combo.addItem("final adapter", None)
-        for step in reversed(checkpoints(run)):
-            self.checkpoint_combo.addItem(f"checkpoint {step}", step)
-        self.refresh_past()
-        if self.prompt_source.currentData() == "eval":
-            self._load_prompt_source()
-
-    def refresh_past(self) -> None:
-        from dpostudio.core.comparison_store import list_comparisons
-
-        self.past_combo.clear()
-        run = self._run()
-        if run is None:
-            return
-        for row in list_comparisons(run):
-            self.past_combo.addItem(f"{row['id']} · {row['status']} · {row['headline']}", row["path"])
-
-    @Slot()
-    def _open_selected_past(self) -> None:
-        path = self.past_combo.currentData()
-        if path:
-            self.open_comparison(path)
-
-    def open_comparison(self, path: str) -> None:
-        """Show a past comparison from its folder."""
-        from dpostudio.core.comparison_store import load
-
-        try:
-            data = load(path)
-        except Exception as exc:
-            self.message.emit("error", f"Could not open the comparison: {describe_error(exc)}")
-            return
-        meta = data["meta"]
-        self._criteria = list(meta.get("criteria") or self._criteria)
-        self._reset_results([p["text"] for p in meta.get("prompts", [])])
-        for item in data["items"]:
-            self._show_item(item)
-        self._current_dir = data["path"]
-        self._show_summary(data["summary"], meta)
-        self.export_button.setEnabled(True)
-        self.status_label.setText(f"opened {data['id']} ({meta.get('status', '?')})")
-
-    # --- prompts -------------------------------------------------------------------------------------------
-    @Slot()
-    def _load_prompt_source(self, *_args) -> None:
-        from dpostudio.core import prompt_sets
-
-        key = self.prompt_source.currentData()
-        self._file_prompts = None
-        try:
-            if key == "builtin":
-                prompts = prompt_sets.builtin_set()
-            elif key == "eval":
-                run = self._run()
-                if run is None:
-                    prompts = []
-                else:
-                    prompts = prompt_sets.eval_prompts(run.config(), limit=50)
-            elif key == "file":
-                name, _ = QFileDialog.getOpenFileName(self, "Prompt file", "", "Prompts (*.txt *.jsonl *.json)")
-                if not name:
-                    return
-                prompts = prompt_sets.from_file(name)
-            else:
-                return  # custom: keep what is in the editor
-        except Exception as exc:
-            self.message.emit("warning", describe_error(exc))
-            self.prompt_count.setText(describe_error(exc))
-            return
-        if key in ("eval", "file") and any(len(p.messages) > 1 for p in prompts):
-            self._file_prompts = prompts  # multi-turn prompts keep their conversation
-        self.prompt_edit.blockSignals(True)
-        self.prompt_edit.setPlainText("\n".join(p.text.replace("\n", " ") for p in prompts))
-        self.prompt_edit.blockSignals(False)
-        self._update_prompt_count()
-
-    @Slot()
-    def _on_prompts_edited(self) -> None:
-        self._file_prompts = None
-        if self.prompt_source.currentData() != "custom":
-            self.prompt_source.blockSignals(True)
-            self.prompt_source.setCurrentIndex(self.prompt_source.findData("custom"))
-            self.prompt_source.blockSignals(False)
-        self._update_prompt_count()
-
-    def _update_prompt_count(self) -> None:
-        n = len([ln for ln in self.prompt_edit.toPlainText().splitlines() if ln.strip() and not ln.startswith("#")])
-        self.prompt_count.setText(f"{n} prompt{'s' if n != 1 else ''}")
-
-    def set_prompts(self, prompts: list[str]) -> None:
-        self.prompt_edit.setPlainText("\n".join(prompts))
-
-    def prompts(self) -> list:
-        from dpostudio.core.prompt_sets import from_lines
-
-        if self._file_prompts is not None:
-            return list(self._file_prompts)
-        return from_lines(self.prompt_edit.toPlainText(), label=str(self.prompt_source.currentData()))
-
-    # --- judges --------------------------------------------------------------------------------------------
-    @Slot()
-    def refresh_judges(self) -> None:
-        from dpostudio.plugins.manager import get_manager
-
-        current = self.judge_combo.currentData()
-        self.judge_combo.blockSignals(True)
-        self.judge_combo.clear()
-        self.judge_combo.addItem("No judge (answers only)", None)
-        try:
-            judges = [j for j in get_manager().judges() if "pairwise" in j.modes]
-        except Exception as exc:
-            judges = []
-            self.message.emit("warning", f"Judges could not be listed: {describe_error(exc)}")
-        self._judges = {j.id: j for j in judges}
-        for j in judges:
-            self.judge_combo.addItem(j.title, j.id)
-        i = self.judge_combo.findData(current) if current else -1
-        self.judge_combo.setCurrentIndex(i if i >= 0 else 0)
-        self.judge_combo.blockSignals(False)
-        self._on_judge_changed()
-
-    def select_judge(self, judge_id: str | None) -> bool:
-        i = self.judge_combo.findData(judge_id)
-        if i >= 0:
-            self.judge_combo.setCurrentIndex(i)
-        return i >= 0
-
-    @Slot()
-    def _on_judge_changed(self, *_args) -> None:
-        while self.judge_form.rowCount():
-            self.judge_form.removeRow(0)
-        self._option_widgets = {}
-        info = self._judges.get(self.judge_combo.currentData())
-        self.judge_help.setText(info.description if info else "Only the answers are shown and saved.")
-        if info is None:
-            return
-        for opt in info.options:
-            widget: QWidget
-            if opt.kind == "choice":
-                widget = QComboBox(self.judge_form_host)
-                widget.addItems(opt.choices)
-                if opt.default in opt.choices:
-                    widget.setCurrentText(str(opt.default))
-            elif opt.kind == "int":
-                widget = QSpinBox(self.judge_form_host)
-                widget.setRange(0, 1_000_000)
-                widget.setValue(int(opt.default or 0))
-            elif opt.kind == "float":
-                widget = QDoubleSpinBox(self.judge_form_host)
-                widget.setRange(0.0, 1_000_000.0)
-                widget.setDecimals(2)
-                widget.setValue(float(opt.default or 0))
-            elif opt.kind == "bool":
-                widget = QCheckBox(self.judge_form_host)
-                widget.setChecked(bool(opt.default))
-            else:
-                widget = QLineEdit(self.judge_form_host)
-                widget.setText("" if opt.default is None else str(opt.default))
-                if opt.kind == "secret":
-                    widget.setEchoMode(QLineEdit.Password)
-                    widget.setPlaceholderText("saved key from Settings")
-            widget.setObjectName(f"judge_option_{opt.name}")
-            widget.setToolTip(opt.help)
-            self.judge_form.addRow(opt.label or opt.name, widget)
-            self._option_widgets[opt.name] = (opt.kind, widget)
-
-    def set_judge_option(self, name: str, value: Any) -> None:
-        kind, widget = self._option_widgets[name]
-        if isinstance(widget, QComboBox):
-            widget.setCurrentText(str(value))
-        elif isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-            widget.setValue(value)
-        elif isinstance(widget, QCheckBox):
-            widget.setChecked(bool(value))
-        else:
-            widget.setText(str(value))
-
-    def judge_options(self) -> dict:
-        options = {}
-        for name, (kind, widget) in self._option_widgets.items():
-            if isinstance(widget, QComboBox):
-                value = widget.currentText()
-            elif isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-                value = widget.value()
-            elif isinstance(widget, QCheckBox):
-                value = widget.isChecked()
-            else:
-                value = widget.text().strip()
-            if value not in ("", None):
-                options[name] = value
-        return options
-
     # --- running -----------------------------------------------------------------------------------------
     def is_running(self) -> bool:
         return self._thread is not None and self._thread.isRunning()
@@ -663,112 +332,8 @@ class ComparisonPane(QWidget):
         self.refresh_past()
         self.comparisonFinished.emit(result)
 
-    # --- results --------------------------------------------------------------------------------------------
-    def _reset_results(self, prompts: list[str]) -> None:
-        for box in self._boxes.values():
-            box.setParent(None)
-            box.deleteLater()
-        self._boxes, self._items = {}, {}
-        for i, text in enumerate(prompts):
-            box = AnswerBox(i, text)
-            self.answers_layout.insertWidget(self.answers_layout.count() - 1, box)
-            self._boxes[i] = box
-        headers = ["#", "Prompt", "Base answer", "Tuned answer"]
-        headers += [f"{c} (base / tuned)" for c in self._criteria]
-        headers += ["Verdict", "Reasoning"]
-        self.table.clear()
-        self.table.setColumnCount(len(headers))
-        self.table.setHorizontalHeaderLabels(headers)
-        self.table.setRowCount(len(prompts))
-        for i, text in enumerate(prompts):
-            self.table.setItem(i, 0, QTableWidgetItem(str(i + 1)))
-            self.table.setItem(i, 1, QTableWidgetItem(text))
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.Interactive)
-        for col, width in enumerate([30, 180, 240, 240] + [110] * len(self._criteria) + [100, 320]):
-            self.table.setColumnWidth(col, width)
-        header.setStretchLastSection(True)
-        self.progress.setRange(0, max(1, len(prompts)))
-        self.progress.setValue(0)
-
-    def _show_item(self, item: dict) -> None:
-        i = item["index"]
-        self._items[i] = item
-        box = self._boxes.get(i)
-        if box is not None:
-            box.set_item(item)
-        if i >= self.table.rowCount():
-            self.table.setRowCount(i + 1)
-        values = [str(i + 1), item["prompt"], item["base"]["answer"], item["tuned"]["answer"]]
-        scores = item.get("scores") or {}
-        values += [f"{scores[c]['base']:g} / {scores[c]['tuned']:g}" if c in scores else "—" for c in self._criteria]
-        values += [VERDICT_TEXT.get(item.get("verdict"), str(item.get("verdict"))) if item.get("judge") else "—",
-                   item.get("judge_error") or item.get("reasoning") or ""]
-        for col, value in enumerate(values):
-            cell = QTableWidgetItem(value)
-            cell.setToolTip(value if len(value) < 2000 else value[:2000] + "…")
-            if col == 4 + len(self._criteria) and item.get("verdict") in VERDICT_COLOUR:
-                cell.setForeground(Qt.GlobalColor.black)
-                font = QFont(cell.font())
-                font.setBold(True)
-                cell.setFont(font)
-            self.table.setItem(i, col, cell)
-        self.table.resizeRowToContents(i)
-        self.progress.setValue(len(self._items))
-
-    def _show_summary(self, summary: dict, meta: dict | None) -> None:
-        if not summary:
-            return
-        headline = summary.get("headline", "")
-        parts = [f"<b>{_html(headline)}</b>"]
-        means = summary.get("mean_scores") or {}
-        if summary.get("judged") and means:
-            parts.append("Mean scores (base → tuned): " + ", ".join(
-                f"{c} {_num(s.get('base'))} → {_num(s.get('tuned'))}" for c, s in means.items()))
-        w, t = summary.get("mean_words") or {}, summary.get("mean_tokens") or {}
-        if w:
-            parts.append(f"Mean length: base {_num(w.get('base'))} words / {_num(t.get('base'))} tokens, "
-                         f"tuned {_num(w.get('tuned'))} words / {_num(t.get('tuned'))} tokens")
-        for note in summary.get("notes") or []:
-            parts.append(f"<span style='color:#8a5a00'>{_html(note)}</span>")
-        extra = []
-        if summary.get("adapter"):
-            extra.append(summary["adapter"])
-        if summary.get("judge"):
-            extra.append(f"judge: {summary['judge']}")
-        if meta and meta.get("adapter_label"):
-            extra = [meta["adapter_label"]] + ([f"judge: {meta['judge']}"] if meta.get("judge") else [])
-        if extra:
-            parts.append(f"<span style='color:#666'>{_html(' · '.join(extra))}</span>")
-        self.summary_label.setText("<br>".join(parts))
-
-    # --- export ------------------------------------------------------------------------------------------
-    def export_csv(self, dest: str | Path) -> Path | None:
-        from dpostudio.core.comparison_store import write_csv
-
-        if not self._current_dir:
-            return None
-        path = write_csv(Path(self._current_dir), dest=dest)
-        self.message.emit("info", f"Comparison exported to {path}")
-        return path
-
-    @Slot()
-    def _export_dialog(self) -> None:
-        if not self._current_dir:
-            return
-        name, _ = QFileDialog.getSaveFileName(self, "Export comparison", str(Path.home() / "comparison.csv"),
-                                              "CSV (*.csv)")
-        if name:
-            try:
-                self.export_csv(name)
-            except OSError as exc:
-                self.message.emit("error", f"Could not export: {describe_error(exc)}")
-
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.stop()
         self.wait(10_000)
         super().closeEvent(event)
 
-
-def _num(value) -> str:
-    return "—" if value is None else f"{value:g}"

@@ -5,87 +5,34 @@ appears here without UI code. Data-group fields belong to the Dataset pane and a
 ``data_config()``. Each field is validated as it is edited through ``RunConfig.from_dict`` and its message is
 shown next to it. Training runs through ``TrainingController`` (a worker on a QThread); this pane only reacts to
 the events it delivers on the GUI thread.
+
+The form lives in ``config_form`` and the model picker in ``model_picker``; both are mixed into ``TrainingPane``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget,
+    QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter,
+    QVBoxLayout, QWidget,
 )
 
 from dpostudio.core.presets import PRESETS, get_preset
-from dpostudio.core.run_config import DEFAULT_MODEL, ConfigError, RunConfig
+from dpostudio.core.run_config import ConfigError, RunConfig
 
-from .tasks import run_task
+from .config_form import (
+    DATA_FIELDS, FORM_EXCLUDED, GROUP_ORDER, LABELS, ConfigFormMixin, FieldEditor, format_value, parse_value,
+)
+from .model_picker import MODEL_EMBEDDED, MODEL_FOLDER, MODEL_GGUF, MODEL_HUB, MODEL_STORE, ModelPickerMixin
 from .training_worker import TrainingController
 
-# Fields the Dataset pane owns (the Data group): never duplicated in this form.
-DATA_FIELDS = tuple(f.name for f in RunConfig.field_specs() if f.metadata["group"] == "Data")
-FORM_EXCLUDED = set(DATA_FIELDS) | {"model"}
-GROUP_ORDER = ("DPO", "LoRA", "Optimisation", "Precision & device", "Evaluation & saving", "Model", "Run")
-LABELS = {
-    "trust_remote_code": "Trust remote code", "beta": "Beta (β)", "loss_type": "Loss", "max_length": "Max length (tokens)",
-    "lora_r": "Rank r", "lora_alpha": "Alpha", "lora_dropout": "Dropout", "lora_target_modules": "Target modules",
-    "learning_rate": "Learning rate", "lr_scheduler_type": "Scheduler", "warmup_steps": "Warm-up steps",
-    "warmup_ratio": "Warm-up ratio", "weight_decay": "Weight decay", "optimizer": "Optimizer",
-    "per_device_batch_size": "Batch size", "gradient_accumulation_steps": "Grad. accumulation",
-    "num_train_epochs": "Epochs", "max_steps": "Max steps", "max_grad_norm": "Max grad norm", "seed": "Seed",
-    "device": "Device", "precision": "Precision", "gradient_checkpointing": "Gradient checkpointing",
-    "eval_steps": "Eval every (steps)", "logging_steps": "Log every (steps)", "save_steps": "Save every (steps)",
-    "save_total_limit": "Keep checkpoints", "name": "Run name",
-}
-MODEL_EMBEDDED, MODEL_HUB, MODEL_FOLDER, MODEL_GGUF, MODEL_STORE = "embedded", "hub", "folder", "gguf", "store"
-
-
-def _kind(spec: dataclasses.Field) -> type:
-    default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()  # type: ignore[misc]
-    if default is not None:
-        return type(default)
-    text = str(spec.type)
-    for kind in (bool, int, float, str):
-        if text.startswith(kind.__name__):
-            return kind
-    return str
-
-
-def format_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def parse_value(text: str, kind: type) -> Any:
-    """Text from an editor to a typed value; unparsable text is passed on so validation can name the problem."""
-    text = text.strip()
-    if text == "":
-        return None
-    if kind is int:
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                number = float(text)
-                return int(number) if number.is_integer() else number
-            except ValueError:
-                return text
-    if kind is float:
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    if kind is list:
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return text
+__all__ = [
+    "DATA_FIELDS", "FORM_EXCLUDED", "GROUP_ORDER", "LABELS", "MODEL_EMBEDDED", "MODEL_FOLDER", "MODEL_GGUF",
+    "MODEL_HUB", "MODEL_STORE", "FieldEditor", "TrainingPane", "format_eta", "format_value", "parse_value",
+]
 
 
 def format_eta(seconds: float | None) -> str:
@@ -99,82 +46,7 @@ def format_eta(seconds: float | None) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-class FieldEditor:
-    """One form row: the editor widget and the error label under it."""
-
-    def __init__(self, spec: dataclasses.Field, parent: QWidget):
-        self.spec = spec
-        self.name = spec.name
-        self.kind = _kind(spec)
-        meta = spec.metadata
-        help_text = meta["help"]
-        if meta.get("choices"):
-            widget = QComboBox(parent)
-            widget.addItems(list(meta["choices"]))
-        elif self.kind is bool:
-            widget = QCheckBox(parent)
-        else:
-            widget = QLineEdit(parent)
-            if meta.get("optional"):
-                widget.setPlaceholderText("empty = not set")
-            widget.setClearButtonEnabled(False)
-        widget.setObjectName(f"field_{self.name}")
-        widget.setToolTip(help_text + _range_hint(meta))
-        self.widget = widget
-        self.error = QLabel(parent)
-        self.error.setObjectName(f"error_{self.name}")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #d9534f;")
-        self.error.hide()
-        self.container = QWidget(parent)
-        box = QVBoxLayout(self.container)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.setSpacing(1)
-        box.addWidget(widget)
-        box.addWidget(self.error)
-
-    def value(self) -> Any:
-        if isinstance(self.widget, QComboBox):
-            return self.widget.currentText()
-        if isinstance(self.widget, QCheckBox):
-            return self.widget.isChecked()
-        return parse_value(self.widget.text(), self.kind)
-
-    def set_value(self, value: Any) -> None:
-        if isinstance(self.widget, QComboBox):
-            self.widget.setCurrentText(str(value))
-        elif isinstance(self.widget, QCheckBox):
-            self.widget.setChecked(bool(value))
-        else:
-            self.widget.setText(format_value(value))
-
-    def connect(self, slot: Callable[[], None]) -> None:
-        if isinstance(self.widget, QComboBox):
-            self.widget.currentTextChanged.connect(lambda *_: slot())
-        elif isinstance(self.widget, QCheckBox):
-            self.widget.toggled.connect(lambda *_: slot())
-        else:
-            self.widget.textChanged.connect(lambda *_: slot())
-
-    def show_error(self, text: str | None) -> None:
-        self.error.setText(text or "")
-        self.error.setVisible(bool(text))
-        if isinstance(self.widget, QLineEdit):
-            self.widget.setStyleSheet("border: 1px solid #d9534f;" if text else "")
-
-
-def _range_hint(meta: dict) -> str:
-    lo, hi = meta.get("min"), meta.get("max")
-    if lo is None and hi is None:
-        return ""
-    if lo is not None and hi is not None:
-        return f"\nAllowed: {'more than' if meta.get('min_exclusive') else 'from'} {lo:g} to {hi:g}."
-    if lo is not None:
-        return f"\nAllowed: {'more than' if meta.get('min_exclusive') else 'at least'} {lo:g}."
-    return f"\nAllowed: at most {hi:g}."
-
-
-class TrainingPane(QWidget):
+class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
     message = Signal(str, str)
     dataPresetRequested = Signal(dict)  # a preset's Data-group values, for the Dataset pane
     runFinished = Signal(object)        # the final event of a run (finished/cancelled/failed) with run_id
@@ -233,170 +105,6 @@ class TrainingPane(QWidget):
         self.refresh_data_summary()
         QTimer.singleShot(0, self.refresh_model_list)
         QTimer.singleShot(0, self.update_memory_estimate)
-
-    # ---- model picker -----------------------------------------------------------------------------
-    def _build_model_box(self) -> None:
-        self.model_box = QGroupBox("Base model", self)
-        self.model_source = QComboBox(self.model_box)
-        self.model_source.setObjectName("model_source")
-        self.model_source.setToolTip("Where the base model comes from. The embedded default works offline.")
-        self.model_text = QLineEdit(self.model_box)
-        self.model_text.setObjectName("model_text")
-        self.model_browse = QPushButton("Browse…", self.model_box)
-        self.model_import = QPushButton("Import GGUF", self.model_box)
-        self.model_import.setToolTip("Convert the GGUF file into the model store now (once), with progress.")
-        self.import_progress = QProgressBar(self.model_box)
-        self.import_progress.setRange(0, 1000)
-        self.import_progress.setTextVisible(True)
-        self.import_progress.hide()
-        self.model_hint = QLabel(self.model_box)
-        self.model_hint.setWordWrap(True)
-        self.model_hint.setObjectName("model_hint")
-        row = QHBoxLayout()
-        row.addWidget(self.model_text, 1)
-        row.addWidget(self.model_browse)
-        layout = QVBoxLayout(self.model_box)
-        layout.addWidget(self.model_source)
-        layout.addLayout(row)
-        layout.addWidget(self.model_import)
-        layout.addWidget(self.import_progress)
-        layout.addWidget(self.model_hint)
-        self._fill_model_sources()
-        self.model_source.currentIndexChanged.connect(self._on_model_source)
-        self.model_text.textChanged.connect(lambda *_: self._on_model_changed())
-        self.model_browse.clicked.connect(self._browse_model)
-        self.model_import.clicked.connect(lambda: self.import_gguf(self.model_text.text()))
-        self._on_model_source()
-
-    def _fill_model_sources(self) -> None:
-        current = self.model_spec() if self.model_source.count() else DEFAULT_MODEL
-        self.model_source.blockSignals(True)
-        self.model_source.clear()
-        self.model_source.addItem("Embedded default: SmolLM2-135M-Instruct", (MODEL_EMBEDDED, DEFAULT_MODEL))
-        for entry in self._store_models:
-            name = entry.get("name") or entry["path"]
-            if name == "SmolLM2-135M-Instruct":
-                continue
-            self.model_source.addItem(f"Imported: {name}", (MODEL_STORE, entry["path"]))
-        self.model_source.addItem("Hugging Face Hub id…", (MODEL_HUB, ""))
-        self.model_source.addItem("Local model folder…", (MODEL_FOLDER, ""))
-        self.model_source.addItem("GGUF file…", (MODEL_GGUF, ""))
-        self.model_source.blockSignals(False)
-        self.set_model_spec(current)
-
-    @Slot()
-    def refresh_model_list(self) -> None:
-        from dpostudio.core.model_store import list_store
-
-        def done(entries):
-            self._store_models = list(entries or [])
-            self._fill_model_sources()
-
-        run_task(self, list_store, on_result=done,
-                 on_error=lambda text, _tb: self.message.emit("warning", f"could not list imported models: {text}"))
-
-    def _source_kind(self) -> str:
-        data = self.model_source.currentData()
-        return data[0] if data else MODEL_EMBEDDED
-
-    def _on_model_source(self) -> None:
-        kind = self._source_kind()
-        editable = kind in (MODEL_HUB, MODEL_FOLDER, MODEL_GGUF)
-        self.model_text.setVisible(editable)
-        self.model_browse.setVisible(kind in (MODEL_FOLDER, MODEL_GGUF))
-        self.model_import.setVisible(kind == MODEL_GGUF)
-        self.model_text.setPlaceholderText({MODEL_HUB: "owner/name, e.g. HuggingFaceTB/SmolLM2-360M-Instruct",
-                                            MODEL_FOLDER: "folder with config.json and safetensors",
-                                            MODEL_GGUF: "path to a .gguf file"}.get(kind, ""))
-        self.model_hint.setText({
-            MODEL_EMBEDDED: "Ships with DPO Studio (135 M parameters) and works offline: good for a first run on a CPU.",
-            MODEL_STORE: "A model imported earlier from a GGUF file.",
-            MODEL_HUB: "Downloaded from the Hugging Face Hub on first use (a token from Settings is used for gated models).",
-            MODEL_FOLDER: "A transformers model folder on this computer.",
-            MODEL_GGUF: "Converted once into the model store (LM Studio, Ollama and llama.cpp files).",
-        }[kind])
-        self._on_model_changed()
-
-    def _on_model_changed(self) -> None:
-        self._estimate_timer.start()
-        if hasattr(self, "editors"):
-            self.modelChanged.emit(self.model_spec())
-
-    def model_spec(self) -> str:
-        data = self.model_source.currentData()
-        if not data:
-            return DEFAULT_MODEL
-        kind, spec = data
-        if kind in (MODEL_HUB, MODEL_FOLDER, MODEL_GGUF):
-            return self.model_text.text().strip()
-        return spec
-
-    def set_model_spec(self, spec: str) -> None:
-        spec = (spec or DEFAULT_MODEL).strip()
-        for i in range(self.model_source.count()):
-            kind, value = self.model_source.itemData(i)
-            if value and value == spec:
-                self.model_source.setCurrentIndex(i)
-                self._on_model_source()
-                return
-        if spec.lower().endswith(".gguf"):
-            kind = MODEL_GGUF
-        elif spec.startswith(("/", "~", ".")) or "\\" in spec:
-            kind = MODEL_FOLDER
-        else:
-            kind = MODEL_HUB
-        for i in range(self.model_source.count()):
-            if self.model_source.itemData(i)[0] == kind:
-                self.model_source.setCurrentIndex(i)
-                break
-        self.model_text.setText(spec)
-        self._on_model_source()
-
-    def _browse_model(self) -> None:
-        if self._source_kind() == MODEL_GGUF:
-            path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model file", "", "GGUF models (*.gguf)")
-        else:
-            path = QFileDialog.getExistingDirectory(self, "Choose a model folder")
-        if path:
-            self.model_text.setText(path)
-
-    def import_gguf(self, path: str) -> None:
-        """Convert a GGUF file into the model store in a background task, with progress; then select it."""
-        path = (path or "").strip()
-        if not path:
-            self.message.emit("warning", "choose a .gguf file to import")
-            return
-        if self.import_task is not None and self.import_task.is_running():
-            self.message.emit("warning", "a model import is already running")
-            return
-        from dpostudio.core.model_store import import_gguf
-
-        def work(p, progress):
-            return str(import_gguf(p, on_progress=progress))
-
-        def on_progress(fraction, text):
-            self.import_progress.setValue(int(fraction * 1000))
-            self.import_progress.setFormat(f"{text} · {fraction:.0%}" if text else f"{fraction:.0%}")
-
-        def done(folder):
-            self.import_progress.hide()
-            self.model_import.setEnabled(True)
-            self.message.emit("info", f"imported {path} into the model store: {folder}")
-            self._store_models.insert(0, {"name": folder.rstrip('/').split('/')[-1], "path": folder})
-            self._fill_model_sources()
-            self.set_model_spec(folder)
-
-        def failed(text, _tb):
-            self.import_progress.hide()
-            self.model_import.setEnabled(True)
-            self.message.emit("error", f"could not import the GGUF model: {text}")
-
-        self.model_import.setEnabled(False)
-        self.import_progress.setValue(0)
-        self.import_progress.setFormat("starting…")
-        self.import_progress.show()
-        self.import_task = run_task(self, work, path, with_progress=True, on_result=done, on_error=failed,
-                                    on_progress=on_progress)
 
     # ---- presets and memory estimate --------------------------------------------------------------
     def _build_actions(self) -> None:
@@ -530,135 +238,6 @@ class TrainingPane(QWidget):
             f"On {device.upper()} · {precision}{reason}:\n{estimate.describe()}\n"
             "An estimate from the model's shape, not a measurement.")
         self.memory_estimate = estimate
-
-    # ---- the form ---------------------------------------------------------------------------------
-    def _build_form(self) -> None:
-        groups: dict[str, list[dataclasses.Field]] = {}
-        for spec in RunConfig.field_specs():
-            if spec.name in FORM_EXCLUDED:
-                continue
-            groups.setdefault(spec.metadata["group"], []).append(spec)
-        order = [g for g in GROUP_ORDER if g in groups] + [g for g in groups if g not in GROUP_ORDER]
-        form = QWidget(self)
-        row = QHBoxLayout(form)
-        columns = [QVBoxLayout(), QVBoxLayout()]
-        for column in columns:
-            row.addLayout(column, 1)
-        heights = [0, 0]
-        self.group_boxes: dict[str, QGroupBox] = {}
-        for group in order:
-            box = QGroupBox(group.replace("&", "&&"), form)
-            box.setObjectName(f"group_{group}")
-            layout = QFormLayout(box)
-            layout.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-            layout.setRowWrapPolicy(QFormLayout.DontWrapRows)
-            layout.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
-            for spec in groups[group]:
-                editor = FieldEditor(spec, box)
-                label = QLabel(LABELS.get(spec.name, spec.name.replace("_", " ").capitalize()), box)
-                label.setToolTip(spec.metadata["help"])
-                label.setBuddy(editor.widget)
-                layout.addRow(label, editor.container)
-                editor.connect(lambda name=spec.name: self._on_field_changed(name))
-                self.editors[spec.name] = editor
-            column = 0 if heights[0] <= heights[1] else 1
-            columns[column].addWidget(box)
-            heights[column] += len(groups[group]) + 2
-            self.group_boxes[group] = box
-        for column in columns:
-            column.addStretch(1)
-        self.form_scroll = QScrollArea(self)
-        self.form_scroll.setWidgetResizable(True)
-        self.form_scroll.setWidget(form)
-        self.form_scroll.setFrameShape(QFrame.NoFrame)
-        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        self.form_scroll.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-
-    def values(self) -> dict[str, Any]:
-        """The form's values (this pane's fields only, typed; invalid text is passed through)."""
-        return {name: editor.value() for name, editor in self.editors.items()}
-
-    def set_values(self, values: dict[str, Any]) -> None:
-        for name, value in values.items():
-            if name == "model":
-                self.set_model_spec(value)
-            elif name in self.editors:
-                self.editors[name].set_value(value)
-        self.validate_form()
-
-    def _on_field_changed(self, name: str) -> None:
-        error = self.validate_field(name)
-        if name == "max_length" and not error:
-            self.maxLengthChanged.emit(int(self.editors[name].value()))
-        if name in ("per_device_batch_size", "max_length", "lora_r", "lora_target_modules", "precision", "device",
-                    "gradient_checkpointing"):
-            self._estimate_timer.start()
-
-    def validate_field(self, name: str) -> str | None:
-        """Check one field on its own through ``RunConfig.from_dict``; show and return its message."""
-        editor = self.editors[name]
-        try:
-            RunConfig.from_dict({name: editor.value()})
-            error = None
-        except ConfigError as exc:
-            error = str(exc).split(": ", 1)[1] if exc.field == name and ": " in str(exc) else str(exc)
-        except (TypeError, ValueError) as exc:
-            error = str(exc)
-        editor.show_error(error)
-        return error
-
-    def validate_form(self) -> dict[str, str]:
-        errors = {}
-        for name in self.editors:
-            error = self.validate_field(name)
-            if error:
-                errors[name] = error
-        return errors
-
-    def field_error(self, name: str) -> str:
-        editor = self.editors[name]
-        return editor.error.text() if editor.error.isVisibleTo(self) or editor.error.text() else ""
-
-    def set_data_provider(self, provider: Callable[[], dict] | None) -> None:
-        self.data_provider = provider
-        self.refresh_data_summary()
-
-    @Slot()
-    def refresh_data_summary(self, *_args) -> None:
-        data = {**RunConfig().to_dict(), **self.data_config()}
-        first = f", first {data['first_n']} rows" if data.get("first_n") else ""
-        split = f"eval split '{data['eval_split']}'" if data.get("eval_split") else (
-            f"{100 - data['eval_ratio'] * 100:g}/{data['eval_ratio'] * 100:g} train/eval split" if data.get("eval_ratio")
-            else "no evaluation rows")
-        self.data_summary.setText(f"Data: {data['dataset']}{first}, {split} (set in the Dataset pane)")
-
-    def data_config(self) -> dict[str, Any]:
-        if self.data_provider is not None:
-            try:
-                return {k: v for k, v in dict(self.data_provider() or {}).items() if k in DATA_FIELDS}
-            except Exception as exc:
-                self.message.emit("error", f"the Dataset pane could not give its settings: {exc}")
-                return {}
-        return dict(self.data_overrides)
-
-    def build_config(self) -> RunConfig:
-        """The full run config (this form + the Dataset pane's data settings + the model); raises ConfigError."""
-        errors = self.validate_form()
-        if errors:
-            name = next(iter(errors))
-            raise ConfigError(name, errors[name])
-        values = {k: v for k, v in self.values().items()}
-        values = {k: v for k, v in values.items() if v is not None or self.editors[k].spec.metadata.get("optional")}
-        return RunConfig.from_dict({**self.data_config(), **values, "model": self.model_spec() or DEFAULT_MODEL})
-
-    def load_config(self, config: RunConfig) -> None:
-        data = config.to_dict()
-        self.set_model_spec(data.pop("model"))
-        self.set_values({k: v for k, v in data.items() if k not in DATA_FIELDS})
-        data_part = {k: v for k, v in data.items() if k in DATA_FIELDS}
-        self.data_overrides.update(data_part)
-        self.dataPresetRequested.emit(data_part)
-        self.refresh_data_summary()
 
     # ---- training ---------------------------------------------------------------------------------
     def is_training(self) -> bool:
