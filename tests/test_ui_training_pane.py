@@ -121,3 +121,33 @@ def test_memory_estimate_in_the_pane(pane, embedded_model, qtbot):
     pane.set_model_spec("someone/not-downloaded-model")
     pane.update_memory_estimate()
     assert "Cannot estimate" in pane.memory_label.text()
+
+
+def test_models_offered_by_plugins_appear_in_the_picker(qtbot):
+    from dpostudio.plugins import ModelEntry, ModelSource, hookimpl
+    from dpostudio.plugins.manager import get_manager
+    from dpostudio.ui.model_picker import MODEL_PLUGIN, plugin_model_choices
+    from dpostudio.ui.training_pane import TrainingPane
+
+    class Shelf:
+        DPOSTUDIO_HOOK_API = 1
+
+        @hookimpl
+        def dpostudio_model_sources(self):
+            return [ModelSource(id="shelf", title="Shelf")]
+
+        @hookimpl
+        def dpostudio_list_models(self):
+            return [ModelEntry(spec="plugin:shelf?name=m1", display_name="Shelf model", source="shelf",
+                               options={"name": "m1"})]
+
+    get_manager().register(Shelf(), "shelf-plugin")
+    assert plugin_model_choices() == [("Shelf model", "plugin:shelf?name=m1")]
+    pane = TrainingPane()
+    qtbot.addWidget(pane)
+    pane.refresh_model_list()
+    qtbot.waitUntil(lambda: any(pane.model_source.itemData(i)[0] == MODEL_PLUGIN
+                                for i in range(pane.model_source.count())), timeout=10_000)
+    pane.set_model_spec("plugin:shelf?name=m1")
+    assert pane.model_spec() == "plugin:shelf?name=m1"
+    assert "Plugin: Shelf model" == pane.model_source.currentText()

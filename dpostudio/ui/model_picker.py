@@ -16,6 +16,26 @@ from dpostudio.core.run_config import DEFAULT_MODEL
 from .tasks import run_task
 
 MODEL_EMBEDDED, MODEL_HUB, MODEL_FOLDER, MODEL_GGUF, MODEL_STORE = "embedded", "hub", "folder", "gguf", "store"
+MODEL_PLUGIN = "plugin"
+BUILTIN_MODEL_SOURCES = ("embedded", "hub", "folder", "gguf")  # already offered by the entries above
+
+
+def plugin_model_choices() -> list[tuple[str, str]]:
+    """(label, model spec) for models that community model-source plugins offer right now."""
+    from dpostudio.plugins.manager import get_manager
+
+    return [(entry.display_name, entry.spec) for entry in get_manager().list_models()
+            if entry.source not in BUILTIN_MODEL_SOURCES]
+
+
+def _models_on_offer() -> tuple[list[dict], list[tuple[str, str]]]:
+    from dpostudio.core.model_store import list_store
+
+    try:
+        plugins = plugin_model_choices()
+    except Exception:  # a broken plugin never hides the store's models
+        plugins = []
+    return list_store(), plugins
 
 
 class ModelPickerMixin:
@@ -64,6 +84,8 @@ class ModelPickerMixin:
             if name == "SmolLM2-135M-Instruct":
                 continue
             self.model_source.addItem(f"Imported: {name}", (MODEL_STORE, entry["path"]))
+        for label, spec in getattr(self, "_plugin_models", []):
+            self.model_source.addItem(f"Plugin: {label}", (MODEL_PLUGIN, spec))
         self.model_source.addItem("Hugging Face Hub id…", (MODEL_HUB, ""))
         self.model_source.addItem("Local model folder…", (MODEL_FOLDER, ""))
         self.model_source.addItem("GGUF file…", (MODEL_GGUF, ""))
@@ -72,13 +94,13 @@ class ModelPickerMixin:
 
     @Slot()
     def refresh_model_list(self) -> None:
-        from dpostudio.core.model_store import list_store
-
-        def done(entries):
-            self._store_models = list(entries or [])
+        def done(found):
+            store, plugins = found
+            self._store_models = list(store or [])
+            self._plugin_models = list(plugins or [])
             self._fill_model_sources()
 
-        run_task(self, list_store, on_result=done,
+        run_task(self, _models_on_offer, on_result=done,
                  on_error=lambda text, _tb: self.message.emit("warning", f"could not list imported models: {text}"))
 
     def _source_kind(self) -> str:
@@ -97,6 +119,7 @@ class ModelPickerMixin:
         self.model_hint.setText({
             MODEL_EMBEDDED: "Ships with DPO Studio (135 M parameters) and works offline: good for a first run on a CPU.",
             MODEL_STORE: "A model imported earlier from a GGUF file.",
+            MODEL_PLUGIN: "Offered by a model-source plugin (see Tools → Plugins).",
             MODEL_HUB: "Downloaded from the Hugging Face Hub on first use (a token from Settings is used for gated models).",
             MODEL_FOLDER: "A transformers model folder on this computer.",
             MODEL_GGUF: "Converted once into the model store (LM Studio, Ollama and llama.cpp files).",
