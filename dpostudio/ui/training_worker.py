@@ -1,14 +1,19 @@
-"""Training off the GUI thread: a worker object moved to a QThread calls the core engine.
+"""Training off the GUI thread: a worker object moved to a QThread drives the core engine in a child process.
 
-The engine's ``train(config, on_event, cancel, resume=)`` blocks; every event it reports becomes a Qt signal
-emitted from the worker thread and delivered (queued) to receivers on the GUI thread. The worker never touches a
-widget. Stop is cooperative: it sets a ``threading.Event`` the engine checks at each step boundary, where it saves
-a checkpoint and ends the run as ``cancelled``. A failure arrives as a ``failed`` event with the engine's message;
-the run folder (config, metrics log, checkpoints) stays on disk.
+The engine's ``train(config, on_event, cancel, resume=)`` blocks. It runs in a spawned child process, so that
+importing PyTorch/TRL, tokenising and each step's Python work never hold the GUI process's interpreter lock
+(measured in-thread: stalls of 50-580 ms of the GUI thread; see bench/gui_responsiveness.py), and so that a crash
+or an out-of-memory kill in PyTorch cannot take the window down. Events come back over a multiprocessing queue;
+the worker thread (blocked on that queue, not holding the lock) turns each into a Qt signal delivered (queued) to
+the GUI thread. The worker never touches a widget. Stop is cooperative: it sets an event the engine checks at each
+step boundary, where it saves a checkpoint and ends the run as ``cancelled``. A failure arrives as a ``failed``
+event with the engine's message; the run folder (config, metrics log, checkpoints) stays on disk.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import threading
 import traceback
 from typing import Any
@@ -39,20 +44,70 @@ class TrainingWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        events, child_cancel = ctx.Queue(), ctx.Event()
+        config = self.config.to_dict() if self.config is not None else None
+        proc = ctx.Process(target=train_in_child, args=(config, self.resume, events, child_cancel),
+                           name="dpostudio-training", daemon=True)
+        final: dict | None = None
         try:
-            from dpostudio.core.engine import train
-
-            run = train(self.config, self._on_event, self.cancel, resume=self.resume)
-            final = self._last or {"type": run.info().get("status", "failed"), "step": 0,
-                                   "message": run.info().get("message", "")}
-            final = {**final, "run_id": run.id}
-        except BaseException as exc:  # noqa: BLE001 — KeyboardInterrupt from the engine, or a bug
+            proc.start()
+            final = self._relay(proc, events, child_cancel)
+        except Exception as exc:  # the child could not be started
             from .tasks import describe_error
 
             final = {"type": "failed", "step": 0, "message": describe_error(exc), "run_id": None}
             self.crashed.emit(describe_error(exc), traceback.format_exc())
+        finally:
+            if proc.pid is not None:
+                proc.join(30)
         self.done.emit(final)
         QThread.currentThread().quit()  # thread-safe; the controller waits for the thread after ``done``
+
+    def _relay(self, proc, events, child_cancel) -> dict:
+        """Forward the child's events until it says it is done (or dies); pass Stop on to it."""
+        run_id = self.resume
+        while True:
+            if self.cancel.is_set():
+                child_cancel.set()
+            try:
+                event = events.get(timeout=0.2)
+            except queue.Empty:
+                if proc.is_alive():
+                    continue
+                try:  # it may have exited right after its last put
+                    event = events.get(timeout=1.0)
+                except queue.Empty:
+                    last = self._last or {}
+                    return {"type": "failed", "step": last.get("step", 0), "run_id": run_id,
+                            "message": f"the training process ended unexpectedly (exit code {proc.exitcode}; "
+                                       "possibly out of memory); files written so far are kept"}
+            kind = event.get("type")
+            if kind == "_exit":
+                final = self._last or {"type": event.get("status") or "failed", "step": 0,
+                                       "message": event.get("message", "")}
+                return {**final, "run_id": event["run_id"]}
+            if kind == "_crash":
+                self.crashed.emit(event["message"], event["traceback"])
+                return {"type": "failed", "step": 0, "message": event["message"], "run_id": run_id}
+            if kind == "started":
+                run_id = event.get("run_id")
+            self._on_event(event)
+
+
+def train_in_child(config: dict | None, resume: str | None, events, cancel) -> None:
+    """Entry point of the training process: run the engine, put each event on ``events``, then an end marker."""
+    from dpostudio.core.engine import train
+    from dpostudio.core.run_config import RunConfig
+
+    try:
+        run = train(RunConfig.from_dict(config) if config is not None else None, events.put, cancel, resume=resume)
+        info = run.info()
+        events.put({"type": "_exit", "run_id": run.id, "status": info.get("status"), "message": info.get("message", "")})
+    except BaseException as exc:  # noqa: BLE001 — reported to the GUI, never a silent death
+        text = str(exc).strip().splitlines()
+        events.put({"type": "_crash", "message": text[0] if text else type(exc).__name__,
+                    "traceback": traceback.format_exc()})
 
 
 class TrainingController(QObject):
