@@ -110,3 +110,33 @@ def test_stop_then_resume(window, qtbot):
     assert steps == [1, 2, 3]
     charts = window.metrics_pane.charts
     qtbot.waitUntil(lambda: charts.drawn_points(run.id, "loss") == 3, timeout=10_000)
+
+
+def test_a_killed_training_process_is_reported_and_the_window_survives(window, qtbot):
+    """The engine runs in a child process: if the OS kills it (say, out of memory), the window reports it in
+    words, keeps what was written, and can train again."""
+    import multiprocessing
+
+    _tiny(window, 50, name="ui-killed")
+    pane = window.training_pane
+    killed = []
+
+    def on_event(event):
+        if event["type"] == "log" and not killed:
+            children = [p for p in multiprocessing.active_children() if p.name == "dpostudio-training"]
+            for child in children:
+                child.kill()
+            killed.append(len(children))
+
+    pane.controller.event.connect(on_event)
+    with qtbot.waitSignal(pane.controller.finished, timeout=600_000) as blocker:
+        assert pane.start_training()
+    pane.controller.event.disconnect(on_event)
+    final = blocker.args[0]
+    assert killed and killed[0] >= 1
+    assert final["type"] == "failed"
+    assert "training process ended unexpectedly" in final["message"]
+    run = get_run(final["run_id"])
+    assert run.status() == "interrupted"  # marked running, but its process is gone
+    assert [m["step"] for m in run.metrics("log")] == [1]
+    assert window.actions_by_name["train"].isEnabled()
