@@ -2,6 +2,7 @@
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -93,9 +94,17 @@ def test_cancel_saves_a_checkpoint_and_resume_continues_the_history(embedded_mod
 def test_user_errors_end_the_run_as_failed_with_words(embedded_model, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"question": "hi", "answer": "hello"}) + "\n", encoding="utf-8")
-    events = []
-    run = train(RunConfig(dataset=str(bad), max_steps=1), events.append)
+    events, status_at_end = [], []
+
+    def listen(event):
+        events.append(event)
+        if event["type"] == "failed":  # the status is on disk before the final event is heard
+            run_dir = next(e["run_dir"] for e in events if e["type"] == "started")
+            status_at_end.append(json.loads((Path(run_dir) / "run.json").read_text())["status"])
+
+    run = train(RunConfig(dataset=str(bad), max_steps=1), listen)
     assert events[-1]["type"] == "failed"
+    assert status_at_end == ["failed"]
     assert "bad.jsonl" in events[-1]["message"]
     assert run.info()["status"] == "failed"
     assert run.config_path.is_file()  # nothing already written is lost

@@ -73,13 +73,13 @@ def train(config: RunConfig | None, on_event: EventFn | None = None, cancel: thr
 
 def _end(run: Run, emit: EventFn, status: str, step: int, message: str, **extra: Any) -> None:
     latest = run.latest_checkpoint()
-    emit({"type": status, "step": step, "message": message,
-          "checkpoint": str(latest) if latest else None, **extra})
-    run.log(f"{status}: {message}")
-    try:
+    try:  # the status is on disk before listeners hear the final event
         run.update_info(status=status, message=message)
     except OSError:
         pass
+    run.log(f"{status}: {message}")
+    emit({"type": status, "step": step, "message": message,
+          "checkpoint": str(latest) if latest else None, **extra})
 
 
 def _describe(exc: BaseException) -> str:
@@ -121,18 +121,18 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
     if callback.cancelled:
         latest = run.latest_checkpoint()
         message = f"stopped at step {step}; resume with: dpostudio train --resume {run.id}"
-        emit({"type": "cancelled", "step": step, "checkpoint": str(latest) if latest else None, "message": message})
-        run.log(message)
         run.update_info(status="cancelled", message=message, step=step)
+        run.log(message)
+        emit({"type": "cancelled", "step": step, "checkpoint": str(latest) if latest else None, "message": message})
         return step
 
     trainer.save_model(str(run.adapter_dir))
     final = {k: v for e in run.metrics("log")[-1:] for k, v in e.items()}
     final_eval = {k: v for e in run.metrics("eval")[-1:] for k, v in e.items()}
     message = f"finished after {step} steps; adapter saved in {run.adapter_dir}"
-    emit({"type": "finished", "step": step, "adapter_dir": str(run.adapter_dir), "message": message})
-    run.log(message)
     run.update_info(status="finished", message=message, step=step, final_train=final, final_eval=final_eval)
+    run.log(message)
+    emit({"type": "finished", "step": step, "adapter_dir": str(run.adapter_dir), "message": message})
     return step
 
 
