@@ -34,6 +34,12 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     QCoreApplication.setOrganizationName(ORG_NAME)
     QCoreApplication.setOrganizationDomain(ORG_DOMAIN)
     QGuiApplication.setApplicationDisplayName(APP_NAME)
+    if not hasattr(app, "_dpostudio_gc"):
+        # Python's cyclic garbage collector may otherwise run on a worker thread and delete Qt objects there,
+        # which crashes Qt; collect on a timer on the GUI thread instead (pyqtgraph's helper for exactly this).
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        app._dpostudio_gc = GarbageCollector(interval=1.0)  # type: ignore[attr-defined]
     app.setStyle("Fusion")
     apply_color_scheme(app)
     hints = QGuiApplication.styleHints()
