@@ -47,6 +47,16 @@ class PublishResult:
     files: list[str]
 
 
+def _checked_repo_and_token(repo: str, token: str | None) -> tuple[str, str]:
+    """The validated repo name and the token to use (given, or from the keyring / HF_TOKEN); PublishError if none."""
+    repo = check_repo_name(repo)
+    token = token or get_token("huggingface")
+    if not token:
+        raise PublishError(f"no Hugging Face token: add one in Settings (kept in the keyring) or set HF_TOKEN; "
+                           f"{NOT_PUBLISHED}.")
+    return repo, token
+
+
 def _noop(fraction: float, message: str) -> None:
     pass
 
@@ -150,11 +160,7 @@ def push_folder(folder: str | Path, repo: str, *, repo_type: str = "model", priv
     folder = Path(folder)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise PublishError(f"{folder} is not a folder with files to publish; {NOT_PUBLISHED}.")
-    repo = check_repo_name(repo)
-    token = token or get_token("huggingface")
-    if not token:
-        raise PublishError(f"no Hugging Face token: add one in Settings (kept in the keyring) or set HF_TOKEN; "
-                           f"{NOT_PUBLISHED}.")
+    repo, token = _checked_repo_and_token(repo, token)
     url_base = endpoint_url(endpoint)
     repo_id = repo
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
@@ -223,11 +229,7 @@ def resolve_repo_id(repo: str, *, token: str | None = None, endpoint: str | None
     """``owner/name`` for ``repo``, checking the token on the way; raises PublishError in words."""
     from huggingface_hub import HfApi
 
-    repo = check_repo_name(repo)
-    token = token or get_token("huggingface")
-    if not token:
-        raise PublishError(f"no Hugging Face token: add one in Settings (kept in the keyring) or set HF_TOKEN; "
-                           f"{NOT_PUBLISHED}.")
+    repo, token = _checked_repo_and_token(repo, token)
     url_base = endpoint_url(endpoint)
     try:
         return _full_repo_id(HfApi(endpoint=url_base, token=token, library_name="dpostudio"), repo, token)
