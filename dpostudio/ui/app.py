@@ -151,8 +151,13 @@ def uninstall_excepthooks() -> None:
 
 # ---- entry point -------------------------------------------------------------------------------------
 def run_app(argv: list[str] | None = None) -> int:
-    """Open the main window and run the event loop; returns the exit code."""
+    """Open the main window and run the event loop; returns the exit code (3: the Qt bindings are unsafe)."""
     t0 = time.perf_counter()
+    from .qt_guard import bindings_problem
+
+    problem = bindings_problem()
+    if problem:
+        return refuse_to_start(problem, argv)
     app = create_application(argv)
     from .main_window import MainWindow
 
@@ -166,6 +171,18 @@ def run_app(argv: list[str] | None = None) -> int:
     finally:
         _wait_for_tasks()
         uninstall_excepthooks()
+
+
+def refuse_to_start(problem: str, argv: list[str] | None = None) -> int:
+    """Say why the app cannot start (console and, briefly, a dialog: a few Qt calls are still safe) and give up."""
+    print(problem, file=sys.stderr)
+    if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        from PySide6.QtWidgets import QMessageBox
+
+        app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv[:1])
+        QMessageBox.critical(None, APP_NAME, problem)
+        del app
+    return 3
 
 
 def _wait_for_tasks(msecs: int = 30_000) -> None:

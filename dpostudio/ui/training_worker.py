@@ -100,6 +100,7 @@ def train_in_child(config: dict | None, resume: str | None, events, cancel) -> N
     from dpostudio.core.engine import train
     from dpostudio.core.run_config import RunConfig
 
+    _stop_when_parent_dies(cancel)
     try:
         run = train(RunConfig.from_dict(config) if config is not None else None, events.put, cancel, resume=resume)
         info = run.info()
@@ -108,6 +109,22 @@ def train_in_child(config: dict | None, resume: str | None, events, cancel) -> N
         text = str(exc).strip().splitlines()
         events.put({"type": "_crash", "message": text[0] if text else type(exc).__name__,
                     "traceback": traceback.format_exc()})
+
+
+def _stop_when_parent_dies(cancel) -> None:
+    """If the window's process dies (killed, or aborted by a fault), stop at the next step with a checkpoint
+    instead of training on unseen: the run is then resumable from the app or ``dpostudio train --resume``."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        from multiprocessing.connection import wait
+
+        wait([parent.sentinel])
+        cancel.set()
+
+    threading.Thread(target=watch, name="dpostudio-parent-watch", daemon=True).start()
 
 
 class TrainingController(QObject):
