@@ -9,8 +9,8 @@ import sys
 import time
 
 t_start = time.perf_counter()
-from dpostudio.core.engine import train  # noqa: E402
-from dpostudio.core.run_config import RunConfig  # noqa: E402
+from dpostudio.core.training.engine import train  # noqa: E402
+from dpostudio.core.training.run_config import RunConfig  # noqa: E402
 
 pairs, steps, batch, max_length, precision = sys.argv[1:6]
 config = RunConfig(dataset=pairs, eval_ratio=0.0, max_steps=int(steps), per_device_batch_size=int(batch),

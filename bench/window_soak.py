@@ -34,9 +34,9 @@ def fake_engine(config: dict, resume, events, cancel, rate: float = 8.0, seconds
     """Child process: a run folder and a stream of TRL-named records at ``rate`` per second, like the engine's."""
     import math
 
-    from dpostudio.core.run_config import RunConfig
-    from dpostudio.core.runs import create_run
-    from dpostudio.ui.training_worker import _stop_when_parent_dies
+    from dpostudio.core.training.run_config import RunConfig
+    from dpostudio.core.training.runs import create_run
+    from dpostudio.ui.training.worker import _stop_when_parent_dies
 
     _stop_when_parent_dies(cancel)  # as the real training child does: stop if the window's process dies
     run = create_run(RunConfig.from_dict(config))
@@ -70,8 +70,8 @@ def fake_engine(config: dict, resume, events, cancel, rate: float = 8.0, seconds
 
 
 def _past_run(steps: int = 300) -> str:
-    from dpostudio.core.run_config import RunConfig
-    from dpostudio.core.runs import create_run
+    from dpostudio.core.training.run_config import RunConfig
+    from dpostudio.core.training.runs import create_run
 
     run = create_run(RunConfig(name="soak-overlay", max_steps=steps))
     for step in range(1, steps + 1):
@@ -89,7 +89,7 @@ def soak(seconds: float, rate: float, compare_seconds: float) -> dict:
     from PySide6.QtCore import QEvent, QObject, QPoint, QTimer
     from PySide6.QtTest import QTest
 
-    from dpostudio.core.run_config import RunConfig
+    from dpostudio.core.training.run_config import RunConfig
     from dpostudio.ui import training_worker
     from dpostudio.ui.app import create_application, install_excepthooks
     from dpostudio.ui.main_window import MainWindow

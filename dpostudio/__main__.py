@@ -1,6 +1,6 @@
 import sys
 
-from .cli import main
+from dpostudio.cli import main
 
 if __name__ == "__main__":  # not when multiprocessing's spawn re-imports this module as __mp_main__
     sys.exit(main())

@@ -11,8 +11,8 @@ def make_adapter_run(resolved_model, name: str = "adapter-run", checkpoint_step:
     from peft import LoraConfig, get_peft_model
 
     from dpostudio.core.model_store import load_model
-    from dpostudio.core.run_config import RunConfig
-    from dpostudio.core.runs import create_run
+    from dpostudio.core.training.run_config import RunConfig
+    from dpostudio.core.training.runs import create_run
 
     run = create_run(RunConfig(model=resolved_model.spec, name=name, eval_ratio=0))
     torch.manual_seed(0)
@@ -31,8 +31,8 @@ def make_adapter_run(resolved_model, name: str = "adapter-run", checkpoint_step:
 
 def fake_adapter_folder_run(name: str = "no-model-run"):
     """A finished run with an adapter_config.json only (for tests that replace the model with a stand-in)."""
-    from dpostudio.core.run_config import RunConfig
-    from dpostudio.core.runs import create_run
+    from dpostudio.core.training.run_config import RunConfig
+    from dpostudio.core.training.runs import create_run
 
     run = create_run(RunConfig(name=name, eval_ratio=0))
     run.adapter_dir.mkdir(parents=True)

@@ -33,7 +33,8 @@ def test_unknown_run_and_bad_gguf(capsys, tmp_path):
 
 
 def test_config_file_and_overrides_combine(tmp_path):
-    from dpostudio.cli import build_parser, config_from_args
+    from dpostudio.cli import build_parser
+    from dpostudio.cli.train import config_from_args
 
     path = tmp_path / "run.yaml"
     path.write_text("beta: 0.5\nlearning_rate: 2.0e-6\nmax_steps: 10\n")
@@ -83,7 +84,7 @@ def test_headless_train_then_ctrl_c_then_resume(embedded_model, tmp_path, dpostu
     text = "".join(output) + rest
     assert f"resuming from step {stopped}" in text
     assert proc.returncode == 130, text
-    from dpostudio.core.runs import Run
+    from dpostudio.core.training.runs import Run
 
     history = [m["step"] for m in Run(run_dir).metrics("log")]
     assert history == list(range(1, len(history) + 1))

@@ -10,8 +10,10 @@ import pytest
 from compare_fixtures import make_adapter_run
 from fake_openai import FakeOpenAI
 
-from dpostudio.core import comparison_store, prompt_sets
-from dpostudio.core.comparison import (
+from dpostudio.core.compare import store as comparison_store
+
+from dpostudio.core.compare import prompt_sets
+from dpostudio.core.compare.comparison import (
     ComparisonError, GenerationSettings, adapter_path, checkpoints, compare, load_pair, model_inputs,
 )
 
@@ -46,7 +48,7 @@ def test_prompt_files_txt_and_jsonl(tmp_path):
 
 
 def test_eval_prompts_come_from_the_held_out_split(tmp_path):
-    from dpostudio.core.run_config import RunConfig
+    from dpostudio.core.training.run_config import RunConfig
 
     prompts = prompt_sets.eval_prompts(RunConfig())
     assert len(prompts) >= 10 and all(p.source.startswith("eval row") for p in prompts)
@@ -85,8 +87,8 @@ def test_summary_counts_wins_ties_losses_and_lengths():
 def test_missing_adapter_and_checkpoint_are_explained(tmp_path):
     from compare_fixtures import fake_adapter_folder_run
 
-    from dpostudio.core.run_config import RunConfig
-    from dpostudio.core.runs import create_run
+    from dpostudio.core.training.run_config import RunConfig
+    from dpostudio.core.training.runs import create_run
 
     run = create_run(RunConfig(name="untrained"))
     with pytest.raises(ComparisonError, match="no final adapter.*finish"):
@@ -108,7 +110,7 @@ def test_adapter_toggle_on_one_copy_of_the_weights(embedded_model):
     import torch
 
     from dpostudio.core.model_store import load_model
-    from dpostudio.core.prompt_sets import Prompt
+    from dpostudio.core.compare.prompt_sets import Prompt
 
     run = make_adapter_run(embedded_model)
     assert checkpoints(run) == [1]
@@ -149,8 +151,8 @@ def test_streamed_comparison_with_a_fake_server_judge(embedded_model):
 @pytest.mark.slow
 def test_end_to_end_train_then_compare_with_the_local_judge(embedded_model, tmp_path):
     """A real run: 2 DPO steps on 16 demo pairs, then 2 prompts judged by the local model."""
-    from dpostudio.core.engine import train
-    from dpostudio.core.run_config import RunConfig
+    from dpostudio.core.training.engine import train
+    from dpostudio.core.training.run_config import RunConfig
 
     data = tmp_path / "tiny.jsonl"
     lines = (REPO / "resources" / "demo_pairs" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:16]

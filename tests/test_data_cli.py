@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dpostudio.data_cli import add_parser
+from dpostudio.cli.data import add_parser
 
 DATA = Path(__file__).parent / "fixtures" / "data"
 

@@ -1,6 +1,6 @@
 import pytest
 
-from dpostudio.core.device import DeviceError, HardwareInfo, choose_device, cpu_supports_fast_bf16, probe_hardware
+from dpostudio.core.training.device import DeviceError, HardwareInfo, choose_device, cpu_supports_fast_bf16, probe_hardware
 
 CPU_PLAIN = HardwareInfo(cpu_flags=frozenset({"avx2", "fma"}))
 CPU_BF16 = HardwareInfo(cpu_flags=frozenset({"avx512f", "avx512_bf16"}))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dpostudio.core.engine import train
+from dpostudio.core.training.engine import train
 from dpostudio.core.paths import RESOURCES_DIR
-from dpostudio.core.run_config import RunConfig
+from dpostudio.core.training.run_config import RunConfig
 
 pytestmark = pytest.mark.slow
 

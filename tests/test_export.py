@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from dpostudio.core import export as export_mod
-from dpostudio.core.export import ExportError, checkpoint_steps, export_run
-from dpostudio.core.model_card import build_model_card, read_front_matter
+from dpostudio.core.publish import export as export_mod
+from dpostudio.core.publish.export import ExportError, checkpoint_steps, export_run
+from dpostudio.core.publish.model_card import build_model_card, read_front_matter
 from dpostudio.core.paths import RESOURCES_DIR
-from dpostudio.core.run_config import RunConfig
-from dpostudio.core.runs import create_run
+from dpostudio.core.training.run_config import RunConfig
+from dpostudio.core.training.runs import create_run
 
 PROMPT = "Write one sentence about the sea."
 
@@ -77,7 +77,7 @@ def fake_run_template(embedded_model, tmp_path_factory):
 
 @pytest.fixture
 def fake_run(fake_run_template, dpostudio_home):
-    from dpostudio.core.runs import get_run
+    from dpostudio.core.training.runs import get_run
 
     target = dpostudio_home / "runs" / fake_run_template.name
     shutil.copytree(fake_run_template, target)
@@ -266,7 +266,7 @@ def test_real_run_adapter_and_merged_generate_identically(embedded_model, tmp_pa
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from dpostudio.core.engine import train
+    from dpostudio.core.training.engine import train
 
     rows = (RESOURCES_DIR / "demo_pairs" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:8]
     data = tmp_path / "pairs.jsonl"

@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
-from dpostudio.core.hub_publish import PublishError, push_dataset, push_folder, push_run, token_status
-from dpostudio.core.model_card import read_front_matter
+from dpostudio.core.publish.hub import PublishError, push_dataset, push_folder, push_run, token_status
+from dpostudio.core.publish.model_card import read_front_matter
 from fake_hub import FakeHub
 
 TOKEN = "hf_test_token_0123456789abcdef"
@@ -45,7 +45,7 @@ def lfs_hub(monkeypatch):
 
 @pytest.fixture
 def run(fake_run_id):
-    from dpostudio.core.runs import get_run
+    from dpostudio.core.training.runs import get_run
 
     return get_run(fake_run_id)
 

@@ -206,7 +206,7 @@ def test_strict_parser_accepts_only_complete_verdicts():
 @pytest.fixture
 def stand_in_model(monkeypatch):
     """Replace the model with canned answers so these tests need no weights (the e2e test uses the real one)."""
-    from dpostudio.core import comparison
+    from dpostudio.core.compare import comparison
 
     answers = {"base": "Short.", "tuned": "A longer and more detailed tuned answer."}
 
@@ -224,7 +224,7 @@ def stand_in_model(monkeypatch):
 
 
 def test_each_pair_is_judged_in_both_orders_and_disagreement_is_a_tie(stand_in_model, openai_server):
-    from dpostudio.core.comparison import compare
+    from dpostudio.core.compare.comparison import compare
 
     run = fake_adapter_folder_run()
     always_a = {"answer_a": {"coherence": 9, "relevance": 9, "depth": 9, "reason": "first"},
@@ -244,8 +244,8 @@ def test_each_pair_is_judged_in_both_orders_and_disagreement_is_a_tie(stand_in_m
 
 
 def test_judge_failures_are_recorded_and_nothing_already_judged_is_lost(stand_in_model, gemini):
-    from dpostudio.core import comparison_store
-    from dpostudio.core.comparison import compare
+    from dpostudio.core.compare import store as comparison_store
+    from dpostudio.core.compare.comparison import compare
 
     run = fake_adapter_folder_run()
     seen_items = []
@@ -278,8 +278,8 @@ def test_judge_failures_are_recorded_and_nothing_already_judged_is_lost(stand_in
 
 
 def test_a_comparison_cut_short_keeps_its_finished_items(stand_in_model, openai_server):
-    from dpostudio.core import comparison_store
-    from dpostudio.core.comparison import compare
+    from dpostudio.core.compare import store as comparison_store
+    from dpostudio.core.compare.comparison import compare
 
     run = fake_adapter_folder_run()
     cancel = threading.Event()

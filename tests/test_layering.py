@@ -32,12 +32,13 @@ def loaded_after(imports: list[str]) -> str:
 
 
 def test_importing_core_loads_no_qt():
-    modules = [f"dpostudio.core.{p.stem}" for p in CORE.glob("*.py") if p.stem != "__init__"]
+    modules = [".".join(("dpostudio", "core", *p.relative_to(CORE).with_suffix("").parts)).removesuffix(".__init__")
+               for p in CORE.rglob("*.py")]
     loaded = loaded_after(modules)
     assert "PySide6" not in loaded and "pyqtgraph" not in loaded
 
 
 def test_cli_start_up_does_not_import_torch():
     """Heavy libraries load only inside the commands that need them (fast `--help`, fast app start)."""
-    loaded = loaded_after(["dpostudio.cli", "dpostudio.core.run_config", "dpostudio.core.runs"])
+    loaded = loaded_after(["dpostudio.cli", "dpostudio.core.training.run_config", "dpostudio.core.training.runs"])
     assert "torch" not in loaded and "transformers" not in loaded

@@ -2,8 +2,8 @@
 
 import pytest
 
-from dpostudio.core.preference_data import DataError, load_splits
-from dpostudio.core.run_config import RunConfig
+from dpostudio.core.data.pipeline import DataError, load_splits
+from dpostudio.core.training.run_config import RunConfig
 from dpostudio.plugins import DatasetSource, LoadedDataset, SourceOption, hookimpl
 from dpostudio.plugins.manager import get_manager
 

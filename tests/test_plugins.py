@@ -117,7 +117,7 @@ def test_hub_dataset_offline_says_so(monkeypatch):
 
 
 def test_demo_source_loads_when_the_demo_pairs_are_shipped():
-    from dpostudio.core.preference_data import BUILTIN_DEMO_DIR
+    from dpostudio.core.data.pipeline import BUILTIN_DEMO_DIR
 
     if not (BUILTIN_DEMO_DIR / "train.jsonl").is_file():
         with pytest.raises(HookCallError):
@@ -233,39 +233,39 @@ def test_in_process_plugin_gets_the_same_treatment():
 
 
 def test_cli_list_info_disable_enable(capsys):
-    from dpostudio import plugin_cli
+    from dpostudio import cli
 
-    assert plugin_cli.main(["plugins", "list"]) == 0
+    assert cli.main(["plugins", "list"]) == 0
     out = capsys.readouterr().out
     assert "builtin-judges" in out and "built-in" in out and "active" in out
-    assert plugin_cli.main(["plugins", "list", "--json"]) == 0
+    assert cli.main(["plugins", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert {p["name"] for p in listed} >= BUILTINS
-    assert plugin_cli.main(["plugins", "disable", "builtin-judges"]) == 0
+    assert cli.main(["plugins", "disable", "builtin-judges"]) == 0
     capsys.readouterr()
     from dpostudio.plugins.manager import reset_manager
 
     reset_manager()
-    assert plugin_cli.main(["plugins", "info", "builtin-judges"]) == 0
+    assert cli.main(["plugins", "info", "builtin-judges"]) == 0
     assert "disabled (settings)" in capsys.readouterr().out
-    assert plugin_cli.main(["plugins", "enable", "builtin-judges"]) == 0
+    assert cli.main(["plugins", "enable", "builtin-judges"]) == 0
     assert settings.disabled_plugins() == []
-    assert plugin_cli.main(["plugins", "info", "no-such-plugin"]) == 1
+    assert cli.main(["plugins", "info", "no-such-plugin"]) == 1
     assert "no plugin named 'no-such-plugin'" in capsys.readouterr().err
-    assert plugin_cli.main(["plugins", "uninstall", "builtin-judges", "--yes"]) == 1
+    assert cli.main(["plugins", "uninstall", "builtin-judges", "--yes"]) == 1
     assert "built into DPO Studio" in capsys.readouterr().err
-    assert plugin_cli.main(["plugins", "install", "missing-dir/missing.whl", "--yes"]) == 1
+    assert cli.main(["plugins", "install", "missing-dir/missing.whl", "--yes"]) == 1
     assert "does not exist" in capsys.readouterr().err
 
 
 def test_add_parser_wires_into_a_main_parser():
     import argparse
 
-    from dpostudio import plugin_cli
+    from dpostudio import cli
 
     parser = argparse.ArgumentParser(prog="dpostudio")
     subparsers = parser.add_subparsers(dest="command")
-    plugin_cli.add_parser(subparsers)
+    cli.plugins.add_parser(subparsers)
     args = parser.parse_args(["plugins", "install", "x.whl", "--yes", "--no-index"])
     assert args.command == "plugins" and args.target == "x.whl" and args.yes and args.no_index
     assert callable(args.func)

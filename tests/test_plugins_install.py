@@ -61,7 +61,7 @@ def _env(**extra) -> dict:
 
 
 def _cli(python: str, *args: str, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([python, "-m", "dpostudio.plugin_cli", "plugins", *args], capture_output=True, text=True,
+    return subprocess.run([python, "-m", "dpostudio", "plugins", *args], capture_output=True, text=True,
                           env=_env(**env), timeout=300)
 
 

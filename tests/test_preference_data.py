@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from dpostudio.core.pair_filters import parse_filter, suggest_filters
-from dpostudio.core.pair_formats import RowError, as_messages, parse_hh
-from dpostudio.core.preference_data import (
+from dpostudio.core.data.filters import parse_filter, suggest_filters
+from dpostudio.core.data.formats import RowError, as_messages, parse_hh
+from dpostudio.core.data.pipeline import (
     DataError, inspect_data, load_raw, load_splits, prepare_pairs, preview_row, split_pairs,
 )
-from dpostudio.core.run_config import RunConfig
+from dpostudio.core.training.run_config import RunConfig
 
 DATA = Path(__file__).parent / "fixtures" / "data"
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from dpostudio.core.pair_sources import BUILTIN_DEMO_DIR
-from dpostudio.core.pair_stats import compute_stats, format_stats
-from dpostudio.core.pair_templates import ALPACA_TEMPLATE, template_pair, token_ids
-from dpostudio.core.preference_data import (
+from dpostudio.core.data.sources import BUILTIN_DEMO_DIR
+from dpostudio.core.data.stats import compute_stats, format_stats
+from dpostudio.core.data.templates import ALPACA_TEMPLATE, template_pair, token_ids
+from dpostudio.core.data.pipeline import (
     DataError, inspect_data, load_splits, prepare_pairs, preview_row,
 )
-from dpostudio.core.run_config import RunConfig
+from dpostudio.core.training.run_config import RunConfig
 
 DATA = Path(__file__).parent / "fixtures" / "data"
 

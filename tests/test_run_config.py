@@ -1,6 +1,6 @@
 import pytest
 
-from dpostudio.core.run_config import ConfigError, RunConfig, parse_override
+from dpostudio.core.training.run_config import ConfigError, RunConfig, parse_override
 
 
 def test_defaults_are_valid_and_round_trip_toml_and_yaml(tmp_path):

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from dpostudio.core.run_config import RunConfig
-from dpostudio.core.runs import RunError, create_run, get_run, list_runs
+from dpostudio.core.training.run_config import RunConfig
+from dpostudio.core.training.runs import RunError, create_run, get_run, list_runs
 
 
 def test_create_list_and_find_runs(dpostudio_home):

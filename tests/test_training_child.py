@@ -15,7 +15,7 @@ def test_child_is_told_to_stop_when_its_parent_dies(tmp_path):
         from pathlib import Path
 
         def child(cancel):
-            from dpostudio.ui.training_worker import _stop_when_parent_dies
+            from dpostudio.ui.training.worker import _stop_when_parent_dies
             _stop_when_parent_dies(cancel)
             if cancel.wait(60):
                 Path({str(marker)!r}).write_text("cancel set")

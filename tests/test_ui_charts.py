@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from dpostudio.core.run_config import RunConfig
-from dpostudio.core.runs import create_run
+from dpostudio.core.training.run_config import RunConfig
+from dpostudio.core.training.runs import create_run
 from dpostudio.ui.app import create_application
-from dpostudio.ui.charts import ChartPanel, SeriesBuffer, ema
-from dpostudio.ui.metrics_pane import MetricsPane, write_metrics_csv
+from dpostudio.ui.metrics.charts import ChartPanel, SeriesBuffer, ema
+from dpostudio.ui.metrics.pane import MetricsPane, write_metrics_csv
 
 
 def test_series_buffer_grows_merges_and_rewinds():

@@ -9,8 +9,8 @@ import pytest
 from compare_fixtures import make_adapter_run
 from fake_openai import FakeOpenAI
 
-from dpostudio.ui import comparison_view
-from dpostudio.ui.comparison_view import ComparisonPane
+from dpostudio.ui.comparison import pane as comparison_view
+from dpostudio.ui.comparison.pane import ComparisonPane
 
 
 def test_pane_without_runs_says_what_to_do(qtbot):

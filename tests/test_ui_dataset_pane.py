@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from dpostudio.ui.dataset_pane import DATA_FIELDS, DatasetPane  # noqa: E402
+from dpostudio.ui.dataset.pane import DATA_FIELDS, DatasetPane  # noqa: E402
 
 DATA = Path(__file__).parent / "fixtures" / "data"
 LOAD_TIMEOUT = 30_000
@@ -129,7 +129,7 @@ def test_config_round_trip_and_change_signal(qtbot, pane):
     assert seen and seen[-1] == config
     pane.eval_ratio_spin.setValue(0.2)
     assert seen[-1]["eval_ratio"] == 0.2
-    from dpostudio.core.run_config import RunConfig
+    from dpostudio.core.training.run_config import RunConfig
 
     RunConfig.from_dict(pane.data_config())  # what the pane produces is a valid run config
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dpostudio.ui.export_dialog import ExportDialog
+from dpostudio.ui.export.dialog import ExportDialog
 from fake_hub import FakeHub
 
 TOKEN = "hf_ui_token_0123456789abcdefgh"

@@ -9,7 +9,7 @@ pytest.importorskip("pytestqt")
 
 from dpostudio.core import settings  # noqa: E402
 from dpostudio.plugins.manager import get_manager, reset_manager  # noqa: E402
-from dpostudio.ui.plugins_dialog import PluginsDialog  # noqa: E402
+from dpostudio.ui.plugins.dialog import PluginsDialog  # noqa: E402
 
 BUILTINS = {"builtin-datasets", "builtin-models", "builtin-judges"}
 

@@ -10,7 +10,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from dpostudio.core import secrets, settings  # noqa: E402
-from dpostudio.ui.settings_pane import SettingsPane, default_device  # noqa: E402
+from dpostudio.ui.settings.pane import SettingsPane, default_device  # noqa: E402
 
 HF = "hf_TestTokenValue0123456789abcd"
 GEMINI = "AIzaTestGeminiKey987654321wxyz"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dpostudio.core.memory_estimate import estimate_memory, model_config_for, model_shape
-from dpostudio.core.presets import PRESETS, get_preset, preset_names
-from dpostudio.core.run_config import RunConfig
+from dpostudio.core.training.memory import estimate_memory, model_config_for, model_shape
+from dpostudio.core.training.presets import PRESETS, get_preset, preset_names
+from dpostudio.core.training.run_config import RunConfig
 from dpostudio.ui.app import create_application
-from dpostudio.ui.training_pane import DATA_FIELDS, TrainingPane
+from dpostudio.ui.training.pane import DATA_FIELDS, TrainingPane
 
 BRIEF_DATA_FIELDS = {"dataset", "dataset_config", "dataset_split", "first_n", "eval_ratio", "split_seed",
                      "prompt_template", "system_prompt", "data_format", "column_prompt", "column_chosen",
@@ -126,8 +126,8 @@ def test_memory_estimate_in_the_pane(pane, embedded_model, qtbot):
 def test_models_offered_by_plugins_appear_in_the_picker(qtbot):
     from dpostudio.plugins import ModelEntry, ModelSource, hookimpl
     from dpostudio.plugins.manager import get_manager
-    from dpostudio.ui.model_picker import MODEL_PLUGIN, plugin_model_choices
-    from dpostudio.ui.training_pane import TrainingPane
+    from dpostudio.ui.training.model_picker import MODEL_PLUGIN, plugin_model_choices
+    from dpostudio.ui.training.pane import TrainingPane
 
     class Shelf:
         DPOSTUDIO_HOOK_API = 1

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from dpostudio.core.paths import RESOURCES_DIR
-from dpostudio.core.runs import get_run
+from dpostudio.core.training.runs import get_run
 from dpostudio.ui.app import create_application
 from dpostudio.ui.main_window import MainWindow
 

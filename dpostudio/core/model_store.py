@@ -13,6 +13,8 @@ tokenizer and chat template. Later loads read that folder, which takes well unde
 
 from __future__ import annotations
 
+from dpostudio.core.errors import UserError
+
 import json
 import os
 import re
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .paths import models_dir
+from dpostudio.core.paths import models_dir
 
 ProgressFn = Callable[[float, str], None]  # (fraction 0..1, what is happening)
 EMBEDDED_MODELS = {
@@ -35,7 +37,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 _tqdm_lock = threading.Lock()
 
 
-class ModelError(ValueError):
+class ModelError(UserError, ValueError):
     """A model spec cannot be resolved or imported; the message says why in words."""
 
 

@@ -7,6 +7,8 @@ The settings file stores only whether a token is remembered. On a machine withou
 
 from __future__ import annotations
 
+from dpostudio.core.errors import UserError
+
 import os
 
 SERVICE = "dpostudio"
@@ -18,7 +20,7 @@ KNOWN = {
 INSECURE_BACKENDS = ("keyrings.alt", "keyring.backends.fail", "keyring.backends.null")
 
 
-class SecretError(RuntimeError):
+class SecretError(UserError, RuntimeError):
     """The keyring cannot store or read a token; the message says why in words."""
 
 

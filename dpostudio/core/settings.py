@@ -7,6 +7,8 @@ go here (they live in the OS keyring); store only flags such as "remember token"
 
 from __future__ import annotations
 
+from dpostudio.core.errors import UserError
+
 import os
 import threading
 from pathlib import Path
@@ -19,14 +21,14 @@ except ModuleNotFoundError:  # Python 3.10
 
 import tomli_w
 
-from .paths import settings_file
+from dpostudio.core.paths import settings_file
 
 SCHEMA_VERSION = 1  # bump when a key changes meaning; stored in the file as schema_version
 _lock = threading.Lock()
 _MISSING = object()
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """The settings file cannot be read or written; the message says which file and why."""
 
 

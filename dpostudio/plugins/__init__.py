@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .types import (  # noqa: F401  (re-exported for plugin authors)
+from dpostudio.plugins.types import (  # noqa: F401  (re-exported for plugin authors)
     DEFAULT_CRITERIA,
     DatasetSource,
     JudgeInfo,

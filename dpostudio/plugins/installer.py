@@ -19,6 +19,8 @@ Plugins run with the user's rights (``INSTALL_WARNING``); a restart activates a 
 
 from __future__ import annotations
 
+from dpostudio.core.errors import UserError
+
 import json
 import os
 import re
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .manager import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP
+from dpostudio.plugins.manager import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP
 
 INSTALL_WARNING = (
     "Warning: a plugin is Python code that runs inside DPO Studio with your user rights: it can read and change "
@@ -54,7 +56,7 @@ _SNAPSHOT = (
 )
 
 
-class InstallError(RuntimeError):
+class InstallError(UserError, RuntimeError):
     """Installing or uninstalling could not start or did not finish; the message says why."""
 
 

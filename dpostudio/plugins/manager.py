@@ -28,8 +28,8 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
-from . import API_ATTRIBUTE, HOOK_API_VERSION, PROJECT_NAME, SUPPORTED_HOOK_API_VERSIONS, PluginError, hookspecs
-from .types import (
+from dpostudio.plugins import API_ATTRIBUTE, HOOK_API_VERSION, PROJECT_NAME, SUPPORTED_HOOK_API_VERSIONS, PluginError, hookspecs
+from dpostudio.plugins.types import (
     DatasetSource, JudgeInfo, LoadedDataset, ModelEntry, ModelSource, ScoreCard, ShapeError, Verdict,
 )
 
@@ -106,7 +106,7 @@ class _Timeout(Exception):
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [PluginError]
-    for module, name in (("dpostudio.core.preference_data", "DataError"), ("dpostudio.core.model_store", "ModelError")):
+    for module, name in (("dpostudio.core.data.pipeline", "DataError"), ("dpostudio.core.model_store", "ModelError")):
         try:
             types.append(getattr(importlib.import_module(module), name))
         except Exception:  # pragma: no cover - the core is part of the app
@@ -514,7 +514,7 @@ class PluginManager:
 
     def judge_pair(self, judge_id: str, prompt: str, answer_a: str, answer_b: str, criteria: Iterable[str] | None = None,
                    options: dict | None = None, *, timeout: float | None = None) -> Verdict:
-        from .types import DEFAULT_CRITERIA
+        from dpostudio.plugins.types import DEFAULT_CRITERIA
 
         hook = "dpostudio_judge_pair"
         criteria = list(criteria or DEFAULT_CRITERIA)
@@ -531,7 +531,7 @@ class PluginManager:
 
     def judge_single(self, judge_id: str, prompt: str, answer: str, criteria: Iterable[str] | None = None,
                      options: dict | None = None, *, timeout: float | None = None) -> ScoreCard:
-        from .types import DEFAULT_CRITERIA
+        from dpostudio.plugins.types import DEFAULT_CRITERIA
 
         hook = "dpostudio_judge_single"
         criteria = list(criteria or DEFAULT_CRITERIA)

@@ -122,7 +122,7 @@ def install_excepthooks(report: ReportFn, log_file=None) -> None:
             except OSError:
                 pass
         try:
-            from .tasks import describe_error
+            from dpostudio.ui.tasks import describe_error
 
             words = describe_error(exc) if exc is not None else str(exc_type)
             report("error", f"unexpected error{where}: {words} (details on the console)")
@@ -153,13 +153,13 @@ def uninstall_excepthooks() -> None:
 def run_app(argv: list[str] | None = None) -> int:
     """Open the main window and run the event loop; returns the exit code (3: the Qt bindings are unsafe)."""
     t0 = time.perf_counter()
-    from .qt_guard import bindings_problem
+    from dpostudio.ui.qt_guard import bindings_problem
 
     problem = bindings_problem()
     if problem:
         return refuse_to_start(problem, argv)
     app = create_application(argv)
-    from .main_window import MainWindow
+    from dpostudio.ui.main_window import MainWindow
 
     window = MainWindow()
     install_excepthooks(window.log_bus.report)
@@ -187,7 +187,7 @@ def refuse_to_start(problem: str, argv: list[str] | None = None) -> int:
 
 def _wait_for_tasks(msecs: int = 30_000) -> None:
     """Let short background tasks end before Python tears the threads down (Qt aborts on a running QThread)."""
-    from . import tasks
+    from dpostudio.ui import tasks
 
     for task in list(tasks._alive):
         # the worker's done->quit connection is queued to the GUI loop, which has stopped: quit directly

@@ -16,24 +16,16 @@ from PySide6.QtWidgets import (
     QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from .comparison_view import ComparisonPane
-from .log_panel import LogBus, LogPanel
-from .metrics_pane import MetricsPane
-from .tasks import run_task
-from .training_pane import TrainingPane
+from dpostudio.ui.comparison.pane import ComparisonPane
+from dpostudio.ui.dataset.pane import DatasetPane
+from dpostudio.ui.settings.pane import SettingsPane
+from dpostudio.ui.log_panel import LogBus, LogPanel
+from dpostudio.ui.metrics.pane import MetricsPane
+from dpostudio.ui.tasks import run_task
+from dpostudio.ui.training.pane import TrainingPane
 
 PANES = ("Dataset", "Training", "Metrics", "Comparison", "Settings")
 MEMORY_REFRESH_MS = 2000
-
-
-def _placeholder(title: str, why: str, parent: QWidget) -> QWidget:
-    widget = QWidget(parent)
-    label = QLabel(f"<h3>{title}</h3><p>{why}</p>", widget)
-    label.setWordWrap(True)
-    label.setAlignment(Qt.AlignCenter)
-    QVBoxLayout(widget).addWidget(label)
-    widget.setObjectName(f"placeholder_{title}")
-    return widget
 
 
 def window_settings() -> QSettings:
@@ -45,7 +37,7 @@ def window_settings() -> QSettings:
 
 def hardware_and_choice():
     """Probe the accelerators (imports torch: slow, so it runs in a background task)."""
-    from dpostudio.core.device import choose_device, probe_hardware
+    from dpostudio.core.training.device import choose_device, probe_hardware
 
     hardware = probe_hardware()
     return hardware, choose_device(hardware)
@@ -73,11 +65,11 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.panes: dict[str, QWidget] = {}
 
-        self.dataset_pane = self._optional_pane("Dataset", "dataset_pane", "DatasetPane")
+        self.dataset_pane = DatasetPane(self)
         self.training_pane = TrainingPane(self)
         self.metrics_pane = MetricsPane(self)
         self.comparison_pane = ComparisonPane(self)
-        self.settings_pane = self._optional_pane("Settings", "settings_pane", "SettingsPane")
+        self.settings_pane = SettingsPane(self)
         for name, pane in zip(PANES, (self.dataset_pane, self.training_pane, self.metrics_pane,
                                       self.comparison_pane, self.settings_pane)):
             self.panes[name] = pane
@@ -94,14 +86,10 @@ class MainWindow(QMainWindow):
         controller.finished.connect(lambda *_: self.metrics_pane.refresh_runs())
         self.training_pane.dataPresetRequested.connect(self._apply_data_values)
         self.metrics_pane.runsChanged.connect(self.comparison_pane.set_runs)
-        if hasattr(self.dataset_pane, "data_config"):
-            self.training_pane.set_data_provider(self.dataset_pane.data_config)
-        if hasattr(self.dataset_pane, "set_model"):
-            self.training_pane.modelChanged.connect(self._guarded(self.dataset_pane.set_model))
-        if hasattr(self.dataset_pane, "set_max_length"):
-            self.training_pane.maxLengthChanged.connect(self._guarded(self.dataset_pane.set_max_length))
-        if hasattr(self.dataset_pane, "dataConfigChanged"):
-            self.dataset_pane.dataConfigChanged.connect(self.training_pane.refresh_data_summary)
+        self.training_pane.set_data_provider(self.dataset_pane.data_config)
+        self.training_pane.modelChanged.connect(self._guarded(self.dataset_pane.set_model))
+        self.training_pane.maxLengthChanged.connect(self._guarded(self.dataset_pane.set_max_length))
+        self.dataset_pane.dataConfigChanged.connect(self.training_pane.refresh_data_summary)
 
         self._build_menus()
         self._build_status_bar()
@@ -120,25 +108,6 @@ class MainWindow(QMainWindow):
                 self.log_bus.report("error", f"{getattr(fn, '__qualname__', 'a pane')} failed: {exc}")
         return call
 
-    def _optional_pane(self, title: str, module: str, cls: str) -> QWidget:
-        try:
-            mod = __import__(f"dpostudio.ui.{module}", fromlist=[cls])
-            return getattr(mod, cls)(self)
-        except Exception as exc:  # missing (not written yet) or broken: the window still opens
-            self._pending_messages = getattr(self, "_pending_messages", [])
-            if not isinstance(exc, ImportError):
-                self._pending_messages.append(("error", f"the {title} pane could not be opened: {exc}"))
-                why = f"The {title} pane could not be opened: {exc}"
-            else:
-                why = f"The {title} pane is not available in this build."
-            QTimer.singleShot(0, self._flush_pending)
-            return _placeholder(title, why, self)
-
-    def _flush_pending(self) -> None:
-        for level, text in getattr(self, "_pending_messages", []):
-            self.log_bus.report(level, text)
-        self._pending_messages = []
-
     def show_pane(self, name: str) -> None:
         self.tabs.setCurrentWidget(self.panes[name])
 
@@ -151,12 +120,10 @@ class MainWindow(QMainWindow):
     @Slot(dict)
     def _apply_data_values(self, values: dict) -> None:
         """A preset or loaded config sets Data-group fields: hand them to the Dataset pane."""
-        if hasattr(self.dataset_pane, "set_data_config"):
-            try:
-                current = dict(self.dataset_pane.data_config()) if hasattr(self.dataset_pane, "data_config") else {}
-                self.dataset_pane.set_data_config({**current, **values})
-            except Exception as exc:
-                self.log_bus.report("error", f"the Dataset pane could not take the preset's data settings: {exc}")
+        try:
+            self.dataset_pane.set_data_config({**self.dataset_pane.data_config(), **values})
+        except Exception as exc:
+            self.log_bus.report("error", f"the Dataset pane could not take the preset's data settings: {exc}")
 
     def set_data_config(self, values: dict) -> None:
         """Set Data-group fields wherever they live (the Dataset pane, else the Training pane's fallback)."""
@@ -246,7 +213,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_config(self, path: str | None = None) -> bool:
-        from dpostudio.core.run_config import ConfigError, RunConfig
+        from dpostudio.core.training.run_config import ConfigError, RunConfig
 
         if not path:
             path, _ = QFileDialog.getOpenFileName(self, "Open run configuration", "",
@@ -264,7 +231,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def save_config(self, path: str | None = None) -> bool:
-        from dpostudio.core.run_config import ConfigError
+        from dpostudio.core.training.run_config import ConfigError
 
         try:
             config = self.training_pane.build_config()
@@ -287,7 +254,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def open_plugins(self) -> None:
         try:
-            from .plugins_dialog import PluginsDialog
+            from dpostudio.ui.plugins.dialog import PluginsDialog
         except ImportError:
             self.log_bus.report("warning", "the Plugins dialog is not available in this build; "
                                            "use  dpostudio plugins  on the command line")
@@ -304,7 +271,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_export(self) -> None:
-        from .export_dialog import ExportDialog
+        from dpostudio.ui.export.dialog import ExportDialog
 
         try:
             dialog = ExportDialog(None, self)

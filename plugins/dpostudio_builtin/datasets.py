@@ -1,6 +1,6 @@
 """Built-in dataset sources: local files, Hugging Face Hub ids, and the demo pairs shipped with the app.
 
-Thin wrappers over ``dpostudio.core.preference_data.load_raw``; registered through the ``dpostudio``
+Thin wrappers over ``dpostudio.core.data.pipeline.load_raw``; registered through the ``dpostudio``
 entry-point group exactly like a community plugin.
 """
 
@@ -53,7 +53,7 @@ def _offline() -> bool:
 @hookimpl
 def dpostudio_load_dataset(source_id, options):
     """Load one of the built-in sources; None for other plugins' ids."""
-    from dpostudio.core.preference_data import DataError, load_raw
+    from dpostudio.core.data.pipeline import DataError, load_raw
 
     if source_id == LOCAL_FILE:
         path = str(options.get("path") or "").strip()

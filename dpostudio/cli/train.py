@@ -1,0 +1,188 @@
+"""``dpostudio train``, ``dpostudio runs [show RUN]`` and ``dpostudio import-gguf FILE``: the Training pane's twin."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from dpostudio.core.training.run_config import RunConfig, parse_override
+
+
+def add_parser(subparsers) -> None:
+    train = subparsers.add_parser("train", help="train a LoRA adapter with DPO (headless)")
+    train.add_argument("--config", metavar="FILE", help="run configuration (.toml or .yaml)")
+    train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    train.add_argument("--set", metavar="FIELD=VALUE", action="append", default=[],
+                       help="override any configuration field, e.g. --set beta=0.2 (repeatable)")
+    for spec in RunConfig.field_specs():
+        flag = "--" + spec.name.replace("_", "-")
+        train.add_argument(flag, dest=f"opt_{spec.name}", metavar="VALUE", help=spec.metadata["help"])
+    train.set_defaults(func=cmd_train)
+
+    runs = subparsers.add_parser("runs", help="list runs, or show one")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION")
+    show = runs_sub.add_parser("show", help="print a run's configuration and final metrics")
+    show.add_argument("run")
+    show.set_defaults(func=cmd_runs_show)
+    runs.set_defaults(func=cmd_runs_list)
+
+    imp = subparsers.add_parser("import-gguf", help="convert a GGUF model file into the model store")
+    imp.add_argument("file")
+    imp.add_argument("--name", help="name in the model store (default: the file name)")
+    imp.add_argument("--force", action="store_true", help="import again even if already imported")
+    imp.set_defaults(func=cmd_import_gguf)
+
+
+# ---- train ----------------------------------------------------------------------------------------
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    data: dict[str, Any] = RunConfig.load(args.config).to_dict() if args.config else {}
+    for spec in RunConfig.field_specs():
+        raw = getattr(args, f"opt_{spec.name}", None)
+        if raw is not None:
+            data[spec.name] = parse_override(f"{spec.name}={raw}")[1]
+    for text in args.set:
+        key, value = parse_override(text)
+        data[key] = value
+    return RunConfig.from_dict(data)
+
+
+class TrainingDisplay:
+    """Terminal view of training events: stage lines, a step progress bar, a compact metrics line."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.bar = None
+        self.last_stage = ""
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "stage":
+            category = event["message"].split(":")[0]
+            if category != self.last_stage:  # one line per stage, not one per imported tensor
+                self.last_stage = category
+                print(f"… {event['message']}", file=self.stream)
+        elif kind == "started":
+            origin = f" (resuming from step {event['resumed_from_step']})" if event.get("resumed_from_step") else ""
+            print(f"Run {event['run_id']} on {event['device'].upper()} · {event['precision']} "
+                  f"({event['device_reason']}){origin}\n  folder: {event['run_dir']}", file=self.stream)
+        elif kind == "log":
+            m = event["metrics"]
+            self._bar(event, f"loss {m.get('loss', float('nan')):.4f} · "
+                             f"margin {m.get('rewards/margins', float('nan')):+.3f} · "
+                             f"acc {m.get('rewards/accuracies', float('nan')):.2f}")
+        elif kind == "eval":
+            m = event["metrics"]
+            self._write(f"  eval @ step {event['step']}: loss {m.get('eval_loss', float('nan')):.4f} · "
+                        f"margin {m.get('eval_rewards/margins', float('nan')):+.3f} · "
+                        f"acc {m.get('eval_rewards/accuracies', float('nan')):.2f}")
+        elif kind == "checkpoint":
+            self._write(f"  checkpoint saved at step {event['step']}")
+        elif kind in ("finished", "failed", "cancelled"):
+            if self.bar is not None:
+                self.bar.close()
+            label = {"finished": "Done", "failed": "Failed", "cancelled": "Stopped"}[kind]
+            print(f"{label}: {event['message']}", file=self.stream)
+
+    def _bar(self, event: dict[str, Any], postfix: str) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=event["max_steps"], initial=max(event["step"] - 1, 0), unit="step",
+                            file=self.stream, dynamic_ncols=True, desc="training")
+        self.bar.set_postfix_str(postfix, refresh=False)
+        self.bar.update(event["step"] - self.bar.n)
+
+    def _write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dpostudio.core.training.engine import train
+
+    config = None if args.resume else config_from_args(args)
+    cancel = threading.Event()
+    presses = []
+
+    def on_sigint(signum, frame):
+        presses.append(time.monotonic())
+        if len(presses) == 1:
+            print("\nStopping after this step and saving a checkpoint… (Ctrl-C again to quit at once)", file=sys.stderr)
+            cancel.set()
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    try:
+        run = train(config, TrainingDisplay(), cancel, resume=args.resume)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    status = run.info().get("status")
+    return {"finished": 0, "cancelled": 130}.get(status, 1)
+
+
+# ---- runs -----------------------------------------------------------------------------------------
+def _fmt(value: Any, spec: str = ".4f") -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "—"
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from dpostudio.core.training.runs import list_runs
+
+    runs = list_runs()
+    if not runs:
+        print("No runs yet. Start one with: dpostudio train")
+        return 0
+    print(f"{'RUN':<28} {'STATUS':<11} {'STEP':>5} {'LOSS':>8} {'MARGIN':>8} {'ACC':>5}  MODEL")
+    for run in runs:
+        info = run.info()
+        last = (run.metrics("log") or [{}])[-1]
+        print(f"{run.id:<28} {run.status():<11} {last.get('step', 0):>5} {_fmt(last.get('loss')):>8} "
+              f"{_fmt(last.get('rewards/margins'), '+.3f'):>8} {_fmt(last.get('rewards/accuracies'), '.2f'):>5}  "
+              f"{info.get('model', '')}")
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    from dpostudio.core.training.runs import get_run
+
+    run = get_run(args.run)
+    info = run.info()
+    print(f"Run {run.id}  [{run.status()}]  {info.get('message', '')}")
+    print(f"Folder: {run.path}")
+    print(f"Device: {info.get('device', '?')} · {info.get('precision', '?')}\n\nConfiguration:")
+    print(run.config_path.read_text(encoding="utf-8"))
+    for kind, title in (("log", "Last training metrics"), ("eval", "Last evaluation metrics")):
+        records = run.metrics(kind)
+        if records:
+            print(f"{title} (step {records[-1]['step']}):")
+            for key, value in records[-1].items():
+                if key not in ("step", "epoch"):
+                    print(f"  {key:<28} {_fmt(value, '.5g')}")
+    return 0
+
+
+# ---- import-gguf ----------------------------------------------------------------------------------
+def cmd_import_gguf(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from dpostudio.core.model_store import import_gguf
+
+    with tqdm(total=100, unit="%", desc="importing", file=sys.stderr) as bar:
+        def progress(fraction: float, message: str) -> None:
+            bar.set_description(message[:40])
+            bar.update(round(fraction * 100) - bar.n)
+
+        folder = import_gguf(args.file, name=args.name, on_progress=progress, force=args.force)
+    print(f"Imported into {folder}")
+    return 0
+

@@ -1,0 +1,213 @@
+"""Where preference rows come from: the built-in demo, local JSONL/JSON/CSV/Parquet files, and dataset ids.
+
+A Hub id and a local *folder* take the same path (``datasets.load_dataset(id_or_folder, config, split=...)``), so
+the Hub path is tested on a local folder laid out like the Hub repository. Nothing here ever writes to a source.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dpostudio.core.paths import RESOURCES_DIR
+from dpostudio.core.data.problems import DataError
+
+BUILTIN_DEMO = "builtin:demo"
+BUILTIN_DEMO_DIR = RESOURCES_DIR / "demo_pairs"
+LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+BOM = "\ufeff"
+
+
+def source_label(source: str) -> str:
+    """How errors name a source: the file name for local files, the id otherwise."""
+    path = Path(source).expanduser()
+    if source != BUILTIN_DEMO and path.is_file():
+        return path.name
+    return source
+
+
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".bz2", ".xz", ".zst") and len(suffixes) > 1:
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
+
+
+def _slice(split: str, first_n: int | None) -> str:
+    return f"{split}[:{first_n}]" if first_n else split
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_raw(source: str, *, config_name: str | None = None, split: str = "train", first_n: int | None = None,
+             eval_split: str | None = None):
+    """Load a source into ``(train, heldout_or_None)`` raw ``datasets.Dataset`` objects.
+
+    ``first_n`` keeps only the first N rows of the training split (and of the held-out split). ``eval_split``
+    names a split of a Hub id or folder to return as held-out rows. Column names lose a UTF-8 byte-order mark.
+    """
+    if source.startswith(PLUGIN_PREFIX):
+        train, heldout = _load_from_plugin(source)
+        return _clean(_head(train, first_n)), (_head(heldout, first_n) if heldout is not None else None)
+    if source == BUILTIN_DEMO:
+        from datasets import load_dataset
+
+        files = {"train": str(BUILTIN_DEMO_DIR / "train.jsonl"), "eval": str(BUILTIN_DEMO_DIR / "eval.jsonl")}
+        missing = [f for f in files.values() if not Path(f).is_file()]
+        if missing:
+            raise DataError(f"{BUILTIN_DEMO}: the demo file {missing[0]} is missing from this installation")
+        ds = load_dataset("json", data_files=files)
+        return _head(ds["train"], first_n), _head(ds["eval"], first_n)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return _load_hub_like(str(path), source, config_name, split, first_n, eval_split)
+    if _suffix(path) in LOCAL_FORMATS or path.exists():
+        if not path.is_file():
+            raise DataError(f"data file not found: {path}")
+        builder = LOCAL_FORMATS.get(_suffix(path))
+        if builder is None:
+            raise DataError(f"{path.name}: unsupported file type {path.suffix!r} (use JSONL, JSON, CSV or Parquet)")
+        return _clean(_head(_load_file(path, builder), first_n)), None
+    if not source.strip():
+        raise DataError("no dataset given")
+    return _load_hub_like(source, source, config_name, split, first_n, eval_split)
+
+
+PLUGIN_PREFIX = "plugin:"
+
+
+def _load_from_plugin(source: str):
+    """``plugin:<source id>?option=value&...``: rows from a dataset-source plugin (community or built-in)."""
+    from urllib.parse import parse_qsl
+
+    from datasets import Dataset
+
+    from dpostudio.plugins.manager import HookCallError, get_manager
+
+    source_id, _, query = source[len(PLUGIN_PREFIX):].partition("?")
+    if not source_id:
+        raise DataError(f"{source}: name the plugin's dataset source after 'plugin:'")
+    try:
+        loaded = get_manager().load_dataset(source_id, dict(parse_qsl(query)))
+    except HookCallError as exc:
+        raise DataError(f"{source}: {exc}") from exc
+
+    def as_dataset(rows):
+        if rows is None or isinstance(rows, Dataset):
+            return rows
+        try:
+            return Dataset.from_list(list(rows))
+        except Exception as exc:
+            raise DataError(f"{source}: the plugin returned rows that do not form a table: {exc}") from exc
+
+    return as_dataset(loaded.train), as_dataset(loaded.heldout)
+
+
+def _head(ds, first_n: int | None):
+    if first_n and len(ds) > first_n:
+        return ds.select(range(first_n))
+    return ds
+
+
+def _clean(ds):
+    """Strip a byte-order mark and surrounding spaces from column names (Excel CSV exports carry both)."""
+    renames = {c: c.lstrip(BOM).strip() for c in ds.column_names if c != c.lstrip(BOM).strip()}
+    return ds.rename_columns(renames) if renames else ds
+
+
+def _load_file(path: Path, builder: str):
+    from datasets import load_dataset
+
+    kwargs = {"encoding": "utf-8-sig"} if builder == "csv" else {}
+    try:
+        return load_dataset(builder, data_files=str(path), split="train", **kwargs)
+    except Exception as exc:
+        if builder == "json":
+            # Mixed value shapes (a column holding text in some rows, message lists in others) defeat Arrow's
+            # schema inference; read the rows ourselves, which also finds the line of a JSON syntax error.
+            return _load_json_rows(path, exc)
+        raise DataError(f"{path.name}: cannot be read as {builder.upper()}: {_first_line(exc)}") from exc
+
+
+def _open_text(path: Path):
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return path.open("r", encoding="utf-8-sig")
+
+
+def _load_json_rows(path: Path, original: BaseException):
+    from datasets import Dataset
+
+    with _open_text(path) as fh:
+        text = fh.read()
+    rows: list = []
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            rows = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path.name}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    else:
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path.name}: line {lineno} is not valid JSON ({exc.msg}, at character {exc.colno})") from exc
+    if isinstance(rows, dict):
+        lists = [v for v in rows.values() if isinstance(v, list)]
+        rows = lists[0] if len(lists) == 1 else []
+    bad = next((i for i, r in enumerate(rows, 1) if not isinstance(r, dict)), None)
+    if not rows or bad is not None:
+        where = f" (row {bad} is not an object)" if bad else ""
+        raise DataError(f"{path.name}: expected one JSON object per row{where}: {_first_line(original)}")
+    columns: list[str] = []
+    for r in rows:
+        columns.extend(k for k in r if k not in columns)
+    table = {}
+    for col in columns:
+        values = [r.get(col) for r in rows]
+        kinds = {type(v) for v in values if v is not None}
+        if len(kinds) > 1 or kinds & {list, dict}:
+            # Keep every shape: text stays text, anything else is stored as JSON text and parsed back later.
+            values = [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in values]
+        table[col] = values
+    try:
+        return Dataset.from_dict(table)
+    except Exception as exc:
+        raise DataError(f"{path.name}: cannot be read as JSON rows: {_first_line(exc)}") from exc
+
+
+def _load_hub_like(target: str, label: str, config_name, split: str, first_n, eval_split):
+    """``load_dataset`` on a Hub id or a folder laid out like one. A config that is not a declared configuration
+    is retried as a data folder (``Anthropic/hh-rlhf`` keeps its subsets as folders such as ``harmless-base``)."""
+    from datasets import load_dataset
+
+    def load(which: str, n):
+        try:
+            return load_dataset(target, config_name, split=_slice(which, n))
+        except Exception as exc:
+            text = str(exc)
+            if config_name and ("BuilderConfig" in text or "config" in text.lower() and "not found" in text.lower()):
+                try:
+                    return load_dataset(target, data_dir=config_name, split=_slice(which, n))
+                except Exception:
+                    pass
+            if "Unknown split" in text or "Bad split" in text or "split" in text.lower() and "not" in text.lower():
+                raise DataError(f"{label}: no split {which!r}: {_first_line(exc)}") from exc
+            if "offline" in text.lower() or "connect" in text.lower():
+                raise DataError(
+                    f"cannot download {label!r} from the Hugging Face Hub (no connection, or the id is wrong); "
+                    "download it once online, or use a local file"
+                ) from exc
+            raise DataError(f"cannot load dataset {label!r} (split {which!r}): {_first_line(exc)}") from exc
+
+    train = _clean(load(split, first_n))
+    heldout = _clean(load(eval_split, first_n)) if eval_split else None
+    return train, heldout

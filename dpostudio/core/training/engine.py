@@ -1,0 +1,256 @@
+"""The training engine: ``train(config, on_event, cancel)`` runs one LoRA-DPO run with TRL, blocking.
+
+It is the one code path behind the CLI and the GUI. It never raises for problems a user can cause: the run
+ends with a ``failed`` event whose message says what went wrong in words, and everything written so far
+(config, metrics log, checkpoints) stays on disk. See ``training_events`` for the event vocabulary.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+import traceback
+import warnings
+from typing import Any, Callable
+
+from dpostudio.core.training.device import DeviceChoice, DeviceError, choose_device, prepare_environment, probe_hardware
+from dpostudio.core.model_store import ModelError, load_model, load_tokenizer, resolve_model
+from dpostudio.core.data.pipeline import DataError, load_splits
+from dpostudio.core.training.run_config import ConfigError, RunConfig
+from dpostudio.core.training.runs import Run, create_run, get_run
+
+log = logging.getLogger(__name__)
+EventFn = Callable[[dict[str, Any]], None]
+
+
+class RunFailed(Exception):
+    """Internal: stop the run with a message in words."""
+
+
+def train(config: RunConfig | None, on_event: EventFn | None = None, cancel: threading.Event | None = None,
+          *, resume: str | Run | None = None) -> Run:
+    """Train (or resume) one run. Blocks until it finishes, fails or is cancelled; returns the ``Run``.
+
+    ``on_event`` receives plain-dict events (see ``training_events``); it is called on the calling thread.
+    ``cancel`` is honoured at the next step boundary, after saving a checkpoint.
+    ``resume`` (a run id or ``Run``) continues that run from its last checkpoint with its own config.
+    """
+    cancel = cancel or threading.Event()
+    listener = on_event or (lambda event: None)
+    if resume is not None:
+        run = resume if isinstance(resume, Run) else get_run(resume)
+        config = run.config()
+    else:
+        config = config or RunConfig()
+        run = create_run(config)
+
+    def emit(event: dict[str, Any]) -> None:
+        if event["type"] != "stage":
+            try:
+                run.append_event(event)
+            except OSError as exc:  # keep training; the GUI still gets the event
+                log.warning("could not append to %s: %s", run.metrics_path, exc)
+        try:
+            listener(event)
+        except Exception:  # a broken listener must not kill the run
+            log.exception("event listener failed")
+
+    step = 0
+    try:
+        step = _run(config, run, emit, cancel, resume is not None)
+    except KeyboardInterrupt:
+        _end(run, emit, "cancelled", step, "interrupted; resume with: dpostudio train --resume " + run.id)
+        raise
+    except RunFailed as exc:
+        _end(run, emit, "failed", step, str(exc))
+    except Exception as exc:  # anything else: say it in words, keep the files
+        _end(run, emit, "failed", step, _describe(exc), detail=f"{type(exc).__name__}: {exc}")
+        run.log(traceback.format_exc())
+    return run
+
+
+def _end(run: Run, emit: EventFn, status: str, step: int, message: str, **extra: Any) -> None:
+    latest = run.latest_checkpoint()
+    try:  # the status is on disk before listeners hear the final event
+        run.update_info(status=status, message=message)
+    except OSError:
+        pass
+    run.log(f"{status}: {message}")
+    emit({"type": status, "step": step, "message": message,
+          "checkpoint": str(latest) if latest else None, **extra})
+
+
+def _describe(exc: BaseException) -> str:
+    """Turn an exception a user can cause into a sentence."""
+    import torch
+
+    if isinstance(exc, (ModelError, DataError, ConfigError, DeviceError)):
+        return str(exc)
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return ("out of memory: lower the batch size or max length, turn on gradient checkpointing, "
+                "or use a smaller model")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"the disk is full ({exc.filename or 'while saving'}); free some space and resume the run"
+    text = str(exc).strip().splitlines()
+    return f"training stopped with an error: {type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, resuming: bool) -> int:
+    choice = choose_device(probe_hardware(), config.device, config.precision)
+    prepare_environment(choice.device)
+    checkpoint = run.latest_checkpoint() if resuming else None
+    if resuming and checkpoint is None:
+        raise RunFailed(f"run {run.id} has no checkpoint to resume from; start a new run instead")
+    run.update_info(status="running", pid=os.getpid(), device=choice.device, precision=choice.precision, message="")
+    emit({"type": "started", "run_id": run.id, "run_dir": str(run.path), "config": config.to_dict(),
+          "device": choice.device, "precision": choice.precision, "device_reason": choice.reason,
+          "model": config.model, "resumed_from_step": _checkpoint_step(checkpoint)})
+    run.log(f"{'resuming' if resuming else 'starting'} on {choice.describe()}")
+
+    trainer, callback = build_trainer(config, run, choice, emit, cancel)
+    if cancel.is_set():
+        raise KeyboardInterrupt
+    if checkpoint is not None:
+        emit({"type": "resumed", "from_step": _checkpoint_step(checkpoint), "checkpoint": str(checkpoint)})
+    emit({"type": "stage", "message": "training", "fraction": 1.0})
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    step = trainer.state.global_step
+
+    if callback.cancelled:
+        latest = run.latest_checkpoint()
+        message = f"stopped at step {step}; resume with: dpostudio train --resume {run.id}"
+        run.update_info(status="cancelled", message=message, step=step)
+        run.log(message)
+        emit({"type": "cancelled", "step": step, "checkpoint": str(latest) if latest else None, "message": message})
+        return step
+
+    trainer.save_model(str(run.adapter_dir))
+    final = {k: v for e in run.metrics("log")[-1:] for k, v in e.items()}
+    final_eval = {k: v for e in run.metrics("eval")[-1:] for k, v in e.items()}
+    message = f"finished after {step} steps; adapter saved in {run.adapter_dir}"
+    run.update_info(status="finished", message=message, step=step, final_train=final, final_eval=final_eval)
+    run.log(message)
+    emit({"type": "finished", "step": step, "adapter_dir": str(run.adapter_dir), "message": message})
+    return step
+
+
+def _checkpoint_step(checkpoint) -> int | None:
+    return int(checkpoint.name.split("-")[-1]) if checkpoint is not None else None
+
+
+def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: EventFn, cancel: threading.Event):
+    """Load model, tokenizer and data and assemble TRL's DPOTrainer with a LoRA adapter."""
+    import torch
+    from peft import LoraConfig
+    from transformers import PrinterCallback
+    from trl import DPOTrainer
+
+    from dpostudio.core.training.events import EngineCallback
+
+    def stage(message: str, fraction: float) -> None:
+        emit({"type": "stage", "message": message, "fraction": fraction})
+
+    _quiet_library_output()
+    stage("resolving model", 0.0)
+    resolved = resolve_model(config.model, on_progress=lambda f, m: stage(f"importing model: {m}", 0.5 * f))
+    stage("loading tokenizer", 0.5)
+    tokenizer = load_tokenizer(resolved, config.trust_remote_code)
+    if config.prompt_template == "chat" and not tokenizer.chat_template:
+        raise RunFailed(f"{resolved.display_name} has no chat template; choose the 'alpaca' or 'none' prompt template")
+    stage("loading preference data", 0.6)
+    splits = load_splits(config, tokenizer)
+    if len(splits.train) == 0:
+        raise RunFailed(f"{config.dataset}: no training rows left after filtering")
+    eval_rows = len(splits.eval) if splits.eval is not None else 0
+    run.log(f"data: {config.dataset} ({splits.format}), {len(splits.train)} training and {eval_rows} evaluation rows")
+    for note in splits.notes:
+        run.log(f"data: {note}")
+    if splits.dropped:
+        run.log("data: rows left out: " + ", ".join(f"{n} {kind}" for kind, n in splits.dropped.items()))
+    run.update_info(train_rows=len(splits.train), eval_rows=eval_rows, data_format=splits.format,
+                    rows_dropped=dict(splits.dropped))
+    stage("loading model weights", 0.7)
+    # On GPUs the frozen base is held in the half-precision type; on the CPU it stays fp32 and bf16 runs as autocast.
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(choice.precision) if choice.device != "cpu" else None
+    model = load_model(resolved, dtype=dtype, trust_remote_code=config.trust_remote_code)
+    if choice.device != "cpu":
+        model.to(choice.device)
+
+    stage("preparing trainer", 0.85)
+    args = dpo_arguments(config, run, choice, has_eval=splits.eval is not None and len(splits.eval) > 0)
+    peft_config = LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules[0] if config.lora_target_modules == ["all-linear"]
+        else list(config.lora_target_modules),
+        task_type="CAUSAL_LM",
+    )
+    callback = EngineCallback(emit, cancel)
+    trainer = DPOTrainer(
+        model=model, args=args, train_dataset=splits.train,
+        eval_dataset=splits.eval if args.eval_strategy != "no" else None,
+        processing_class=tokenizer, peft_config=peft_config, callbacks=[callback],
+    )
+    trainer.remove_callback(PrinterCallback)  # our events replace its prints
+    if len(trainer.train_dataset) == 0:
+        raise RunFailed(
+            f"max_length {config.max_length} is too small: every prompt fills it, leaving no answer tokens to "
+            "learn from. Raise max length."
+        )
+    dropped = len(splits.train) - len(trainer.train_dataset)
+    if dropped:
+        run.log(f"{dropped} training rows dropped because their prompt alone fills max_length {config.max_length}")
+    return trainer, callback
+
+
+def _quiet_library_output() -> None:
+    """The engine reports progress through events; the libraries' own progress bars would only add noise."""
+    import datasets
+    import transformers
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def dpo_arguments(config: RunConfig, run: Run, choice: DeviceChoice, has_eval: bool):
+    """Map a RunConfig onto TRL's DPOConfig."""
+    from trl import DPOConfig
+
+    warmup: float = config.warmup_steps if config.warmup_steps else config.warmup_ratio
+    eval_strategy = "steps" if has_eval and config.eval_steps else ("epoch" if has_eval else "no")
+    return DPOConfig(
+        output_dir=str(run.checkpoints_dir),
+        beta=config.beta,
+        loss_type=[config.loss_type],
+        max_length=config.max_length,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=warmup,
+        weight_decay=config.weight_decay,
+        optim=config.optimizer,
+        per_device_train_batch_size=config.per_device_batch_size,
+        per_device_eval_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps or -1,
+        max_grad_norm=config.max_grad_norm,
+        seed=config.seed,
+        data_seed=config.seed,
+        activation_checkpointing=config.gradient_checkpointing,
+        bf16=choice.precision == "bf16",
+        fp16=choice.precision == "fp16",
+        use_cpu=choice.device == "cpu",
+        eval_strategy=eval_strategy,
+        eval_steps=config.eval_steps if eval_strategy == "steps" else None,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_pin_memory=choice.device == "cuda",
+    )

@@ -1,0 +1,118 @@
+"""The run picker of the Comparison pane: runs with an adapter, their checkpoints and their past comparisons.
+
+``RunPickerMixin`` is mixed into ``ComparisonPane``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Slot
+
+from dpostudio.ui.tasks import describe_error
+
+
+class RunPickerMixin:
+    """Fills ``run_combo``, ``checkpoint_combo`` and ``past_combo``; opens a past comparison from disk."""
+
+    @Slot()
+    def refresh_runs(self) -> None:
+        from dpostudio.core.training.runs import list_runs
+
+        current = self.run_combo.currentData()
+        self.run_combo.blockSignals(True)
+        self.run_combo.clear()
+        try:
+            runs = list_runs()
+        except Exception as exc:
+            runs = []
+            self.message.emit("warning", f"Could not list the runs: {describe_error(exc)}")
+        from dpostudio.core.compare.comparison import checkpoints
+
+        for run in runs:
+            info = run.info()
+            has_final = (run.adapter_dir / "adapter_config.json").is_file()
+            steps = checkpoints(run)
+            if not has_final and not steps:
+                continue
+            label = f"{info.get('name') or run.id} · {info.get('status', '?')} · {info.get('model', '')}"
+            self.run_combo.addItem(label, str(run.path))
+        if current:
+            i = self.run_combo.findData(current)
+            if i >= 0:
+                self.run_combo.setCurrentIndex(i)
+        self.run_combo.blockSignals(False)
+        if self.run_combo.count() == 0:
+            self.summary_label.setText("No run with an adapter yet: train one in the Training pane.")
+        self._on_run_changed()
+
+    @Slot(list)
+    def set_runs(self, rows: list) -> None:
+        """The main window's run list changed (rows from the Metrics pane): re-read the runs."""
+        self.refresh_runs()
+
+    def select_run(self, run_path_or_id: str) -> bool:
+        for i in range(self.run_combo.count()):
+            data = self.run_combo.itemData(i)
+            if data == str(run_path_or_id) or Path(data).name == str(run_path_or_id):
+                self.run_combo.setCurrentIndex(i)
+                return True
+        return False
+
+    def _run(self):
+        from dpostudio.core.training.runs import Run
+
+        path = self.run_combo.currentData()
+        return Run(Path(path)) if path else None
+
+    @Slot()
+    def _on_run_changed(self, *_args) -> None:
+        from dpostudio.core.compare.comparison import checkpoints
+
+        self.checkpoint_combo.clear()
+        run = self._run()
+        if run is None:
+            self.past_combo.clear()
+            return
+        if (run.adapter_dir / "adapter_config.json").is_file():
+            self.checkpoint_combo.addItem("final adapter", None)
+        for step in reversed(checkpoints(run)):
+            self.checkpoint_combo.addItem(f"checkpoint {step}", step)
+        self.refresh_past()
+        if self.prompt_source.currentData() == "eval":
+            self._load_prompt_source()
+
+    def refresh_past(self) -> None:
+        from dpostudio.core.compare.store import list_comparisons
+
+        self.past_combo.clear()
+        run = self._run()
+        if run is None:
+            return
+        for row in list_comparisons(run):
+            self.past_combo.addItem(f"{row['id']} · {row['status']} · {row['headline']}", row["path"])
+
+    @Slot()
+    def _open_selected_past(self) -> None:
+        path = self.past_combo.currentData()
+        if path:
+            self.open_comparison(path)
+
+    def open_comparison(self, path: str) -> None:
+        """Show a past comparison from its folder."""
+        from dpostudio.core.compare.store import load
+
+        try:
+            data = load(path)
+        except Exception as exc:
+            self.message.emit("error", f"Could not open the comparison: {describe_error(exc)}")
+            return
+        meta = data["meta"]
+        self._criteria = list(meta.get("criteria") or self._criteria)
+        self._reset_results([p["text"] for p in meta.get("prompts", [])])
+        for item in data["items"]:
+            self._show_item(item)
+        self._current_dir = data["path"]
+        self._show_summary(data["summary"], meta)
+        self.export_button.setEnabled(True)
+        self.status_label.setText(f"opened {data['id']} ({meta.get('status', '?')})")

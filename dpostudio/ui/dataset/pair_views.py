@@ -1,0 +1,126 @@
+"""The Dataset pane's "Rows" tab: the table of pairs, the selected pair's chosen-vs-rejected answers side by
+side, and exactly what the model sees (the pair rendered through the prompt template and tokenizer).
+
+``PairViewsMixin`` is mixed into ``DatasetPane``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import (
+    QAbstractItemView, QGridLayout, QHeaderView, QLabel, QPlainTextEdit, QSplitter, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from dpostudio.core.data.templates import flatten_prompt
+from dpostudio.ui.dataset.config_form import _TEMPLATES
+from dpostudio.ui.dataset.pair_table import PairTableModel, _row_table_view
+
+
+def _mono() -> QFont:
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+
+class PairViewsMixin:
+    """The rows table and the selected row's previews in ``DatasetPane``."""
+
+    def _build_rows_tab(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.pair_model = PairTableModel(self)
+        self.table = _row_table_view(self.pair_model)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        for col, mode in enumerate((QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.ResizeToContents,
+                                    QHeaderView.ResizeMode.Stretch, QHeaderView.ResizeMode.Stretch,
+                                    QHeaderView.ResizeMode.Stretch, QHeaderView.ResizeMode.Interactive)):
+            header.setSectionResizeMode(col, mode)
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._update_preview())
+        splitter.addWidget(self.table)
+
+        detail = QTabWidget()
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(4, 4, 4, 4)
+        self.prompt_view = QPlainTextEdit(readOnly=True)
+        self.prompt_view.setPlaceholderText("Select a row to see its prompt")
+        self.prompt_view.setMaximumHeight(90)
+        side_layout.addWidget(QLabel("<b>Prompt</b>"))
+        side_layout.addWidget(self.prompt_view)
+        answers = QGridLayout()
+        self.chosen_title = QLabel("<b style='color:#2e7d32'>Chosen</b>")
+        self.rejected_title = QLabel("<b style='color:#a33'>Rejected</b>")
+        answers.addWidget(self.chosen_title, 0, 0)
+        answers.addWidget(self.rejected_title, 0, 1)
+        self.chosen_view = QPlainTextEdit(readOnly=True)
+        self.rejected_view = QPlainTextEdit(readOnly=True)
+        self.chosen_view.setStyleSheet("QPlainTextEdit { border: 1px solid #8bc34a; }")
+        self.rejected_view.setStyleSheet("QPlainTextEdit { border: 1px solid #e57373; }")
+        answers.addWidget(self.chosen_view, 1, 0)
+        answers.addWidget(self.rejected_view, 1, 1)
+        side_layout.addLayout(answers, 1)
+        detail.addTab(side, "Chosen vs rejected")
+
+        seen = QWidget()
+        seen_layout = QVBoxLayout(seen)
+        seen_layout.setContentsMargins(4, 4, 4, 4)
+        self.templated_label = QLabel("Select a row to see exactly what the model is trained on.")
+        self.templated_label.setWordWrap(True)
+        seen_layout.addWidget(self.templated_label)
+        self.templated_view = QPlainTextEdit(readOnly=True)
+        self.templated_view.setFont(_mono())
+        self.templated_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        seen_layout.addWidget(self.templated_view, 1)
+        detail.addTab(seen, "What the model sees")
+        self.detail_tabs = detail
+        splitter.addWidget(detail)
+        splitter.setSizes([300, 320])
+        layout.addWidget(splitter)
+        return page
+
+    def _update_preview(self) -> None:
+        index = self.table.currentIndex()
+        item = self.pair_model.pair(index.row()) if index.isValid() else None
+        if item is None:
+            for view in (self.prompt_view, self.chosen_view, self.rejected_view, self.templated_view):
+                view.clear()
+            self.templated_label.setText("Select a row to see exactly what the model is trained on.")
+            return
+        split, pair = item
+        self.prompt_view.setPlainText(flatten_prompt(pair["prompt"]))
+        self.chosen_view.setPlainText(pair["chosen"])
+        self.rejected_view.setPlainText(pair["rejected"])
+        self.chosen_title.setText(f"<b style='color:#2e7d32'>Chosen</b> ({len(pair['chosen'])} characters)")
+        self.rejected_title.setText(f"<b style='color:#a33'>Rejected</b> ({len(pair['rejected'])} characters)")
+        self._render_templated(split, pair)
+
+    def _render_templated(self, split: str, pair: dict) -> None:
+        from dpostudio.core.data.problems import DataError
+        from dpostudio.core.data.templates import preview_pair
+
+        cfg = self.data_config()
+        template = cfg["prompt_template"]
+        try:
+            preview = preview_pair(pair, self._tokenizer, template, cfg["system_prompt"])
+        except DataError as exc:
+            self.templated_label.setText(f"{exc}. Press “Use tokenizer” in “What the model sees”, or pick the "
+                                         "Alpaca or raw template.")
+            self.templated_view.clear()
+            return
+        except Exception as exc:  # a tokenizer whose template raises: show it in words
+            self.templated_label.setText(f"The template could not be applied to this row: {exc}")
+            self.templated_view.clear()
+            return
+        name = dict(_TEMPLATES)[template]
+        counts = ""
+        if preview.prompt_tokens is not None:
+            counts = (f" — {preview.prompt_tokens} prompt tokens, {preview.chosen_tokens} chosen, "
+                      f"{preview.rejected_tokens} rejected (max length {self._max_length})")
+        tok = f", tokenizer of {self._tokenizer_spec}" if self._tokenizer is not None and self._tokenizer_spec else ""
+        self.templated_label.setText(f"{split} row {pair['row']}, {name}{tok}{counts}. Special tokens are shown "
+                                     "as the model receives them.")
+        self.templated_view.setPlainText(
+            "━━━ prompt ━━━\n" + preview.prompt_text + "\n━━━ chosen (continues the prompt) ━━━\n"
+            + preview.chosen_text + "\n━━━ rejected (continues the prompt) ━━━\n" + preview.rejected_text)

@@ -1,0 +1,251 @@
+"""The Dataset pane's "Source" box: the built-in sources, dataset-source plugins and their options.
+
+``DatasetSourceBoxMixin`` is mixed into ``DatasetPane``; it builds the source chooser (file, Hub id, plugin
+option form, Load button and progress) and lists community dataset sources in the background. The Qt-free
+helpers at the top run in background tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import shiboken6
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+    QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from dpostudio.ui.dataset.config_form import _BUILTIN_SOURCES, _HELP, DEMO, HUB, LOCAL_FILE
+from dpostudio.ui.tasks import run_task
+
+_FILE_FILTER = "Preference data (*.jsonl *.json *.csv *.parquet *.jsonl.gz *.json.gz);;All files (*)"
+
+
+# ---- background work (no Qt in here) -------------------------------------------------------------------------
+
+def _materialize_plugin_source(source_id: str, options: dict) -> tuple[str, bool]:
+    """Load a community dataset source through the plugin manager and keep its rows as JSONL files in the data
+    folder, so the run config can name them (and a run can be repeated). Returns (folder, has_heldout)."""
+    from dpostudio.core.paths import data_dir
+    from dpostudio.plugins.manager import get_manager
+
+    loaded = get_manager().load_dataset(source_id, options)
+    key = hashlib.sha1(json.dumps([source_id, options], sort_keys=True, default=str).encode()).hexdigest()[:10]
+    folder = data_dir() / "datasets" / f"{source_id}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(rows, name: str) -> None:
+        with (folder / name).open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(dict(row), ensure_ascii=False, default=str) + "\n")
+
+    write(loaded.train, "train.jsonl")
+    heldout = loaded.heldout is not None and len(loaded.heldout) > 0
+    if heldout:
+        write(loaded.heldout, "test.jsonl")
+    else:
+        (folder / "test.jsonl").unlink(missing_ok=True)
+    return str(folder), heldout
+
+
+def _list_plugin_sources():
+    from dpostudio.plugins.manager import get_manager
+
+    return [s for s in get_manager().dataset_sources() if s.id not in _BUILTIN_SOURCES]
+
+
+class DatasetSourceBoxMixin:
+    """The "Source" box of ``DatasetPane``: which source is chosen, its inputs, and the plugin sources."""
+
+    def _build_source_group(self) -> QGroupBox:
+        box = QGroupBox("Source")
+        layout = QVBoxLayout(box)
+        self.source_combo = QComboBox()
+        for sid, (title, desc) in _BUILTIN_SOURCES.items():
+            self.source_combo.addItem(title, sid)
+            self.source_combo.setItemData(self.source_combo.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
+        self.source_combo.currentIndexChanged.connect(self._on_source_changed)
+        layout.addWidget(self.source_combo)
+        self.source_description = QLabel()
+        self.source_description.setWordWrap(True)
+        self.source_description.setStyleSheet("color: palette(mid);")
+        layout.addWidget(self.source_description)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.file_edit = QLineEdit()
+        self.file_edit.setPlaceholderText("path to a .jsonl, .json, .csv or .parquet file")
+        self.file_edit.setToolTip(_HELP["dataset"])
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse_file)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.file_edit, 1)
+        file_row.addWidget(self.browse_button)
+        self.file_row_widget = QWidget()
+        self.file_row_widget.setLayout(file_row)
+        file_row.setContentsMargins(0, 0, 0, 0)
+        form.addRow("File", self.file_row_widget)
+        self.hub_edit = QLineEdit()
+        self.hub_edit.setPlaceholderText("owner/name, e.g. Anthropic/hh-rlhf")
+        self.hub_edit.setToolTip(_HELP["dataset"])
+        form.addRow("Dataset id", self.hub_edit)
+        self.config_edit = QLineEdit()
+        self.config_edit.setPlaceholderText("optional, e.g. harmless-base")
+        self.config_edit.setToolTip(_HELP["dataset_config"])
+        form.addRow("Configuration", self.config_edit)
+        self.split_edit = QLineEdit("train")
+        self.split_edit.setToolTip(_HELP["dataset_split"])
+        form.addRow("Split", self.split_edit)
+        self.first_n_spin = QSpinBox()
+        self.first_n_spin.setRange(0, 100_000_000)
+        self.first_n_spin.setSingleStep(100)
+        self.first_n_spin.setSpecialValueText("all rows")
+        self.first_n_spin.setToolTip(_HELP["first_n"])
+        form.addRow("First N rows", self.first_n_spin)
+        self._source_form = form
+        layout.addLayout(form)
+        self.plugin_form_widget = QWidget()
+        self.plugin_form = QFormLayout(self.plugin_form_widget)
+        self.plugin_form.setContentsMargins(0, 0, 0, 0)
+        self._plugin_inputs: dict[str, QWidget] = {}
+        layout.addWidget(self.plugin_form_widget)
+
+        row = QHBoxLayout()
+        self.load_button = QPushButton("Load")
+        self.load_button.setDefault(True)
+        self.load_button.setToolTip("Read the data and check it (the file is never changed)")
+        self.load_button.clicked.connect(self.load)
+        row.addWidget(self.load_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(14)
+        self.progress.hide()
+        row.addWidget(self.progress, 1)
+        layout.addLayout(row)
+        self.busy_label = QLabel()
+        self.busy_label.setStyleSheet("color: palette(mid);")
+        self.busy_label.hide()
+        layout.addWidget(self.busy_label)
+
+        for edit in (self.file_edit, self.hub_edit, self.config_edit, self.split_edit):
+            edit.textChanged.connect(self._on_field_changed)
+            edit.returnPressed.connect(self.load)
+        self.first_n_spin.valueChanged.connect(self._on_field_changed)
+        return box
+
+    # ---- sources ------------------------------------------------------------------------------------------
+
+    def _source_id(self) -> str:
+        return self.source_combo.currentData() or DEMO
+
+    def _discover_plugin_sources(self) -> None:
+        def got(sources):
+            if not shiboken6.isValid(self):
+                return
+            for src in sources:
+                if src.id in self._plugin_sources:
+                    continue
+                self._plugin_sources[src.id] = src
+                self.source_combo.addItem(f"{src.title} (plugin)", src.id)
+                self.source_combo.setItemData(self.source_combo.count() - 1, src.description,
+                                              Qt.ItemDataRole.ToolTipRole)
+
+        def failed(text, _tb):
+            if not shiboken6.isValid(self):
+                return
+            self.message.emit("warning", f"Dataset-source plugins could not be listed: {text}")
+
+        self._listing_task = run_task(None, _list_plugin_sources, on_result=got, on_error=failed)
+
+    def _on_source_changed(self, *_args) -> None:
+        sid = self._source_id()
+        builtin = _BUILTIN_SOURCES.get(sid)
+        plugin = self._plugin_sources.get(sid)
+        self.source_description.setText(builtin[1] if builtin else (plugin.description if plugin else ""))
+        visible = {
+            "file": sid == LOCAL_FILE, "hub": sid == HUB, "config": sid == HUB, "split": sid == HUB,
+        }
+        for widget, key in ((self.file_row_widget, "file"), (self.hub_edit, "hub"), (self.config_edit, "config"),
+                            (self.split_edit, "split")):
+            self._source_form.setRowVisible(widget, visible[key])
+        self._build_plugin_form(plugin)
+        self.eval_split_edit.setEnabled(sid == HUB)
+        self._update_split_note()
+        self._on_field_changed()
+
+    def _build_plugin_form(self, plugin) -> None:
+        while self.plugin_form.rowCount():
+            self.plugin_form.removeRow(0)
+        self._plugin_inputs = {}
+        self.plugin_form_widget.setVisible(plugin is not None)
+        if plugin is None:
+            return
+        for opt in plugin.options:
+            if opt.kind == "choice":
+                w = QComboBox()
+                w.addItems(list(opt.choices))
+                if opt.default in opt.choices:
+                    w.setCurrentText(str(opt.default))
+            elif opt.kind == "bool":
+                w = QCheckBox()
+                w.setChecked(bool(opt.default))
+            elif opt.kind == "int":
+                w = QSpinBox()
+                w.setRange(-1_000_000_000, 1_000_000_000)
+                w.setValue(int(opt.default or 0))
+            elif opt.kind == "float":
+                w = QDoubleSpinBox()
+                w.setRange(-1e12, 1e12)
+                w.setDecimals(4)
+                w.setValue(float(opt.default or 0))
+            else:
+                w = QLineEdit("" if opt.default is None else str(opt.default))
+                if opt.kind == "secret":
+                    w.setEchoMode(QLineEdit.EchoMode.Password)
+                w.setPlaceholderText(opt.help)
+            w.setToolTip(opt.help)
+            self._plugin_inputs[opt.name] = w
+            label = (opt.label or opt.name) + (" *" if opt.required else "")
+            if opt.kind == "path":
+                row = QHBoxLayout()
+                row.setContentsMargins(0, 0, 0, 0)
+                row.addWidget(w, 1)
+                browse = QPushButton("Browse…")
+                browse.clicked.connect(lambda _=False, edit=w: self._browse_into(edit))
+                row.addWidget(browse)
+                holder = QWidget()
+                holder.setLayout(row)
+                self.plugin_form.addRow(label, holder)
+            else:
+                self.plugin_form.addRow(label, w)
+
+    def _plugin_options(self) -> dict:
+        out = {}
+        for name, w in self._plugin_inputs.items():
+            if isinstance(w, QComboBox):
+                out[name] = w.currentText()
+            elif isinstance(w, QCheckBox):
+                out[name] = w.isChecked()
+            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                out[name] = w.value()
+            else:
+                text = w.text().strip()
+                if text:
+                    out[name] = text
+        return out
+
+    def _browse_into(self, edit: QLineEdit) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a file", edit.text() or str(Path.home()))
+        if path:
+            edit.setText(path)
+
+    def _browse_file(self) -> None:
+        start = self.file_edit.text().strip() or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Choose preference data", start, _FILE_FILTER)
+        if path:
+            self.file_edit.setText(path)
+            self.load()

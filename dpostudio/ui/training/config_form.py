@@ -1,0 +1,287 @@
+"""The run-config form of the Training pane, generated from ``RunConfig.field_specs()``.
+
+Each field gets an editor chosen from its type and metadata (group, help text, choices, range), so a new config
+field appears in the form without UI code. Data-group fields belong to the Dataset pane and are taken from its
+``data_config()``. Each field is validated as it is edited through ``RunConfig.from_dict`` and its message is
+shown next to it. ``ConfigFormMixin`` holds the form half of ``TrainingPane``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy,
+    QVBoxLayout, QWidget,
+)
+
+from dpostudio.core.training.run_config import DEFAULT_MODEL, ConfigError, RunConfig
+
+# Fields the Dataset pane owns (the Data group): never duplicated in this form.
+DATA_FIELDS = tuple(f.name for f in RunConfig.field_specs() if f.metadata["group"] == "Data")
+FORM_EXCLUDED = set(DATA_FIELDS) | {"model"}
+GROUP_ORDER = ("DPO", "LoRA", "Optimisation", "Precision & device", "Evaluation & saving", "Model", "Run")
+LABELS = {
+    "trust_remote_code": "Trust remote code", "beta": "Beta (β)", "loss_type": "Loss", "max_length": "Max length (tokens)",
+    "lora_r": "Rank r", "lora_alpha": "Alpha", "lora_dropout": "Dropout", "lora_target_modules": "Target modules",
+    "learning_rate": "Learning rate", "lr_scheduler_type": "Scheduler", "warmup_steps": "Warm-up steps",
+    "warmup_ratio": "Warm-up ratio", "weight_decay": "Weight decay", "optimizer": "Optimizer",
+    "per_device_batch_size": "Batch size", "gradient_accumulation_steps": "Grad. accumulation",
+    "num_train_epochs": "Epochs", "max_steps": "Max steps", "max_grad_norm": "Max grad norm", "seed": "Seed",
+    "device": "Device", "precision": "Precision", "gradient_checkpointing": "Gradient checkpointing",
+    "eval_steps": "Eval every (steps)", "logging_steps": "Log every (steps)", "save_steps": "Save every (steps)",
+    "save_total_limit": "Keep checkpoints", "name": "Run name",
+}
+
+
+def _kind(spec: dataclasses.Field) -> type:
+    default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()  # type: ignore[misc]
+    if default is not None:
+        return type(default)
+    text = str(spec.type)
+    for kind in (bool, int, float, str):
+        if text.startswith(kind.__name__):
+            return kind
+    return str
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def parse_value(text: str, kind: type) -> Any:
+    """Text from an editor to a typed value; unparsable text is passed on so validation can name the problem."""
+    text = text.strip()
+    if text == "":
+        return None
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+                return int(number) if number.is_integer() else number
+            except ValueError:
+                return text
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if kind is list:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+class FieldEditor:
+    """One form row: the editor widget and the error label under it."""
+
+    def __init__(self, spec: dataclasses.Field, parent: QWidget):
+        self.spec = spec
+        self.name = spec.name
+        self.kind = _kind(spec)
+        meta = spec.metadata
+        help_text = meta["help"]
+        if meta.get("choices"):
+            widget = QComboBox(parent)
+            widget.addItems(list(meta["choices"]))
+        elif self.kind is bool:
+            widget = QCheckBox(parent)
+        else:
+            widget = QLineEdit(parent)
+            if meta.get("optional"):
+                widget.setPlaceholderText("empty = not set")
+            widget.setClearButtonEnabled(False)
+        widget.setObjectName(f"field_{self.name}")
+        widget.setToolTip(help_text + _range_hint(meta))
+        self.widget = widget
+        self.error = QLabel(parent)
+        self.error.setObjectName(f"error_{self.name}")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #d9534f;")
+        self.error.hide()
+        self.container = QWidget(parent)
+        box = QVBoxLayout(self.container)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(1)
+        box.addWidget(widget)
+        box.addWidget(self.error)
+
+    def value(self) -> Any:
+        if isinstance(self.widget, QComboBox):
+            return self.widget.currentText()
+        if isinstance(self.widget, QCheckBox):
+            return self.widget.isChecked()
+        return parse_value(self.widget.text(), self.kind)
+
+    def set_value(self, value: Any) -> None:
+        if isinstance(self.widget, QComboBox):
+            self.widget.setCurrentText(str(value))
+        elif isinstance(self.widget, QCheckBox):
+            self.widget.setChecked(bool(value))
+        else:
+            self.widget.setText(format_value(value))
+
+    def connect(self, slot: Callable[[], None]) -> None:
+        if isinstance(self.widget, QComboBox):
+            self.widget.currentTextChanged.connect(lambda *_: slot())
+        elif isinstance(self.widget, QCheckBox):
+            self.widget.toggled.connect(lambda *_: slot())
+        else:
+            self.widget.textChanged.connect(lambda *_: slot())
+
+    def show_error(self, text: str | None) -> None:
+        self.error.setText(text or "")
+        self.error.setVisible(bool(text))
+        if isinstance(self.widget, QLineEdit):
+            self.widget.setStyleSheet("border: 1px solid #d9534f;" if text else "")
+
+
+def _range_hint(meta: dict) -> str:
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is None and hi is None:
+        return ""
+    if lo is not None and hi is not None:
+        return f"\nAllowed: {'more than' if meta.get('min_exclusive') else 'from'} {lo:g} to {hi:g}."
+    if lo is not None:
+        return f"\nAllowed: {'more than' if meta.get('min_exclusive') else 'at least'} {lo:g}."
+    return f"\nAllowed: at most {hi:g}."
+
+
+class ConfigFormMixin:
+    """The form part of ``TrainingPane``: building the editors, reading/writing/validating values, the full config."""
+
+    def _build_form(self) -> None:
+        groups: dict[str, list[dataclasses.Field]] = {}
+        for spec in RunConfig.field_specs():
+            if spec.name in FORM_EXCLUDED:
+                continue
+            groups.setdefault(spec.metadata["group"], []).append(spec)
+        order = [g for g in GROUP_ORDER if g in groups] + [g for g in groups if g not in GROUP_ORDER]
+        form = QWidget(self)
+        row = QHBoxLayout(form)
+        columns = [QVBoxLayout(), QVBoxLayout()]
+        for column in columns:
+            row.addLayout(column, 1)
+        heights = [0, 0]
+        self.group_boxes: dict[str, QGroupBox] = {}
+        for group in order:
+            box = QGroupBox(group.replace("&", "&&"), form)
+            box.setObjectName(f"group_{group}")
+            layout = QFormLayout(box)
+            layout.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+            layout.setRowWrapPolicy(QFormLayout.DontWrapRows)
+            layout.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            for spec in groups[group]:
+                editor = FieldEditor(spec, box)
+                label = QLabel(LABELS.get(spec.name, spec.name.replace("_", " ").capitalize()), box)
+                label.setToolTip(spec.metadata["help"])
+                label.setBuddy(editor.widget)
+                layout.addRow(label, editor.container)
+                editor.connect(lambda name=spec.name: self._on_field_changed(name))
+                self.editors[spec.name] = editor
+            column = 0 if heights[0] <= heights[1] else 1
+            columns[column].addWidget(box)
+            heights[column] += len(groups[group]) + 2
+            self.group_boxes[group] = box
+        for column in columns:
+            column.addStretch(1)
+        self.form_scroll = QScrollArea(self)
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setWidget(form)
+        self.form_scroll.setFrameShape(QFrame.NoFrame)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.form_scroll.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+
+    def values(self) -> dict[str, Any]:
+        """The form's values (this pane's fields only, typed; invalid text is passed through)."""
+        return {name: editor.value() for name, editor in self.editors.items()}
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            if name == "model":
+                self.set_model_spec(value)
+            elif name in self.editors:
+                self.editors[name].set_value(value)
+        self.validate_form()
+
+    def _on_field_changed(self, name: str) -> None:
+        error = self.validate_field(name)
+        if name == "max_length" and not error:
+            self.maxLengthChanged.emit(int(self.editors[name].value()))
+        if name in ("per_device_batch_size", "max_length", "lora_r", "lora_target_modules", "precision", "device",
+                    "gradient_checkpointing"):
+            self._estimate_timer.start()
+
+    def validate_field(self, name: str) -> str | None:
+        """Check one field on its own through ``RunConfig.from_dict``; show and return its message."""
+        editor = self.editors[name]
+        try:
+            RunConfig.from_dict({name: editor.value()})
+            error = None
+        except ConfigError as exc:
+            error = str(exc).split(": ", 1)[1] if exc.field == name and ": " in str(exc) else str(exc)
+        except (TypeError, ValueError) as exc:
+            error = str(exc)
+        editor.show_error(error)
+        return error
+
+    def validate_form(self) -> dict[str, str]:
+        errors = {}
+        for name in self.editors:
+            error = self.validate_field(name)
+            if error:
+                errors[name] = error
+        return errors
+
+    def field_error(self, name: str) -> str:
+        editor = self.editors[name]
+        return editor.error.text() if editor.error.isVisibleTo(self) or editor.error.text() else ""
+
+    def set_data_provider(self, provider: Callable[[], dict] | None) -> None:
+        self.data_provider = provider
+        self.refresh_data_summary()
+
+    @Slot()
+    def refresh_data_summary(self, *_args) -> None:
+        data = {**RunConfig().to_dict(), **self.data_config()}
+        first = f", first {data['first_n']} rows" if data.get("first_n") else ""
+        split = f"eval split '{data['eval_split']}'" if data.get("eval_split") else (
+            f"{100 - data['eval_ratio'] * 100:g}/{data['eval_ratio'] * 100:g} train/eval split" if data.get("eval_ratio")
+            else "no evaluation rows")
+        self.data_summary.setText(f"Data: {data['dataset']}{first}, {split} (set in the Dataset pane)")
+
+    def data_config(self) -> dict[str, Any]:
+        if self.data_provider is not None:
+            try:
+                return {k: v for k, v in dict(self.data_provider() or {}).items() if k in DATA_FIELDS}
+            except Exception as exc:
+                self.message.emit("error", f"the Dataset pane could not give its settings: {exc}")
+                return {}
+        return dict(self.data_overrides)
+
+    def build_config(self) -> RunConfig:
+        """The full run config (this form + the Dataset pane's data settings + the model); raises ConfigError."""
+        errors = self.validate_form()
+        if errors:
+            name = next(iter(errors))
+            raise ConfigError(name, errors[name])
+        values = {k: v for k, v in self.values().items()}
+        values = {k: v for k, v in values.items() if v is not None or self.editors[k].spec.metadata.get("optional")}
+        return RunConfig.from_dict({**self.data_config(), **values, "model": self.model_spec() or DEFAULT_MODEL})
+
+    def load_config(self, config: RunConfig) -> None:
+        data = config.to_dict()
+        self.set_model_spec(data.pop("model"))
+        self.set_values({k: v for k, v in data.items() if k not in DATA_FIELDS})
+        data_part = {k: v for k, v in data.items() if k in DATA_FIELDS}
+        self.data_overrides.update(data_part)
+        self.dataPresetRequested.emit(data_part)
+        self.refresh_data_summary()
