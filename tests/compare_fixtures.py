@@ -37,5 +37,6 @@ def fake_adapter_folder_run(name: str = "no-model-run"):
     run = create_run(RunConfig(name=name, eval_ratio=0))
     run.adapter_dir.mkdir(parents=True)
     (run.adapter_dir / "adapter_config.json").write_text("{}", encoding="utf-8")
+    (run.adapter_dir / "adapter_model.safetensors").write_bytes(b"")  # present (a stand-in replaces the model)
     run.update_info(status="finished")
     return run

@@ -66,6 +66,15 @@ def _no_community_plugins(monkeypatch):
     reset_manager()
 
 
+@pytest.fixture(autouse=True)
+def _core_reaches_plugins():
+    """As every entry point does (``dpostudio.plugins.connect_core()``): the core reaches ``plugin:`` specs and
+    judges through the application's plugin manager, looked up on each use (so ``reset_manager()`` is seen)."""
+    from dpostudio.plugins import connect_core
+
+    connect_core()
+
+
 class MemoryKeyring(KeyringBackend):
     """A real keyring backend that keeps passwords in memory (tests only)."""
 

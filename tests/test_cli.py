@@ -43,6 +43,31 @@ def test_config_file_and_overrides_combine(tmp_path):
     assert (config.beta, config.learning_rate, config.max_steps, config.lora_r) == (0.5, 2e-6, 3, 32)
 
 
+def test_runs_reports_a_killed_run_as_interrupted_and_how_to_resume_it(capsys):
+    from dpostudio.core.training.run_config import RunConfig
+    from dpostudio.core.training.runs import create_run
+
+    run = create_run(RunConfig(name="killed"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    run.update_info(status="running", pid=int(dead.stdout), started_at=time.time())
+    run.append_event({"type": "log", "step": 3, "metrics": {"loss": 0.5, "rewards/margins": 0.25}})
+    checkpoint = run.checkpoints_dir / "checkpoint-3"
+    checkpoint.mkdir(parents=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json"):
+        (checkpoint / name).write_text("{}", encoding="utf-8")
+    assert main(["runs"]) == 0
+    listing = capsys.readouterr().out
+    assert "interrupted" in listing and "running" not in listing and "+0.250" in listing
+    assert main(["runs", "show", run.id]) == 0
+    shown = capsys.readouterr().out
+    assert "[interrupted]" in shown and f"Resume with: dpostudio train --resume {run.id}" in shown
+
+    run.update_info(pid=os.getpid())  # as if it were still training
+    assert main(["train", "--resume", run.id]) == 1
+    assert "still training" in capsys.readouterr().err
+    assert run.info()["status"] == "running"
+
+
 @pytest.mark.slow
 def test_headless_train_then_ctrl_c_then_resume(embedded_model, tmp_path, dpostudio_home):
     rows = (RESOURCES_DIR / "demo_pairs" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:16]

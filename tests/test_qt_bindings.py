@@ -17,9 +17,10 @@ _RETURNED_TO_NONE: list[None] = []
 @needs_mortal_none
 def test_void_qt_calls_keep_the_refcount_of_none():
     from PySide6.QtCore import QLineF, QPointF, Qt
-    from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter, QPen
+    from PySide6.QtGui import QColor, QImage, QPainter, QPen
+    from PySide6.QtWidgets import QApplication
 
-    QGuiApplication.instance() or QGuiApplication([])
+    QApplication.instance() or QApplication([])  # (the app's own kind: later tests reuse it)
     image = QImage(64, 64, QImage.Format_ARGB32)
     painter = QPainter(image)
     pen = QPen(QColor("#3b82f6"))

@@ -112,3 +112,35 @@ def test_live_events_append_and_resume_merges(qtbot):
     steps, values = pane.charts.series(run.id, "loss")
     assert list(steps) == [1, 2, 3] and values[-1] == pytest.approx(0.1)
     assert json.loads(json.dumps(pane.rows, default=str))  # rows are plain data
+
+
+def test_the_run_list_shows_a_killed_run_as_interrupted_not_running(qtbot):
+    import subprocess
+    import sys
+
+    from dpostudio.core.training.event_types import INTERRUPTED, RUNNING
+
+    create_application()
+    run = _fake_run("killed", 4)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    run.update_info(status=RUNNING, pid=int(dead.stdout), step=None, started_at=time.time())  # as a kill leaves it
+    pane = MetricsPane()
+    qtbot.addWidget(pane)
+    qtbot.waitUntil(lambda: len(pane.rows) == 1, timeout=10_000)
+    row = pane.rows[0]
+    assert row["status"] == INTERRUPTED and row["step"] == 4
+    assert not row["resumable"] and "no checkpoint" in row["message"]  # it saved none
+    item = pane.table.topLevelItem(0)
+    assert item.text(1) == INTERRUPTED and item.text(7) == "4/4"
+    assert "ended without finishing" in item.toolTip(1)
+
+
+def test_chart_series_use_the_shared_metric_names():
+    from dpostudio.core.training import event_types as names
+    from dpostudio.ui.metrics.charts import METRIC_TO_CHART
+
+    for metric in (names.LOSS, names.EVAL_LOSS, names.REWARDS_CHOSEN, names.REWARDS_MARGINS,
+                   names.REWARDS_ACCURACIES, names.EVAL_REWARDS_ACCURACIES, names.LOGPS_CHOSEN, names.GRAD_NORM,
+                   names.LEARNING_RATE):
+        assert metric in METRIC_TO_CHART, metric
+    assert names.EVAL_REWARDS_ACCURACIES == "eval_rewards/accuracies" == names.eval_name("rewards/accuracies")

@@ -143,6 +143,8 @@ def test_preview_shows_the_models_chat_template(qtbot, pane, embedded_model):
     assert pane.report().stats.unit == "tokens"
     pane.table.selectRow(0)
     _, pair = pane.pair_model.pair(0)
+    # the tokenizer lives in the app's background process: the preview arrives from there
+    qtbot.waitUntil(lambda: "prompt tokens" in pane.templated_label.text(), timeout=60_000)
     text = pane.templated_view.toPlainText()
     assert "<|im_start|>user\n" + pair["prompt"][-1]["content"] in text
     assert "<|im_end|>" in text
@@ -180,5 +182,13 @@ def test_a_dataset_source_plugin_feeds_the_pane(qtbot, monkeypatch, dpostudio_ho
     report = blocker.args[0]
     assert report.rows_used == {"train": 4, "eval": 1}  # the plugin's held-out rows are the eval split
     config = pane.data_config()
-    assert Path(config["dataset"]).is_relative_to(dpostudio_home) and config["eval_split"] == "test"
+    # recorded exactly as the CLI takes it (one route, one record): the spec, not a copy of the rows
+    assert config["dataset"] == "plugin:test-texts?rows=4" and config["eval_split"] is None
     qtbot.waitUntil(lambda: not pane.is_busy(), timeout=LOAD_TIMEOUT)
+    assert "own held-out rows" in pane.split_note.text()
+    # the same record trains the same rows from the CLI's side (options typed as the source declares them)
+    from dpostudio.core.data.pipeline import prepare_pairs
+    from dpostudio.core.training.run_config import RunConfig
+
+    prepared = prepare_pairs(RunConfig.from_dict(config))
+    assert len(prepared.train) == 4 and len(prepared.eval) == 1 and prepared.eval_from_source

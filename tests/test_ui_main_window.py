@@ -83,7 +83,7 @@ def test_background_task_error_lands_in_the_log(window, qtbot, tmp_path):
     assert window.log_panel.errors == 1
 
     def boom():
-        raise ValueError("the data folder is read-only")
+        raise PermissionError("the data folder is read-only")
 
     window.run_background(boom, what="saving")
     qtbot.waitUntil(lambda: "saving failed: the data folder is read-only" in window.log_panel.text(), timeout=10_000)

@@ -28,12 +28,32 @@ def test_result_and_progress_arrive_on_the_gui_thread(qtbot):
 
 
 def test_errors_come_back_in_words(qtbot):
-    def fail():
-        raise ValueError("data.csv: row 3, column 'chosen' is empty")
+    from dpostudio.core.data import DataError
+
+    def fail(exc):
+        raise exc
 
     errors = []
-    task = run_task(None, fail, on_error=lambda msg, tb: errors.append((msg, tb)))
-    with qtbot.waitSignal(task.finished, timeout=10_000):
-        pass
-    assert errors[0][0] == "data.csv: row 3, column 'chosen' is empty"
+    for exc in (DataError("data.csv: row 3, column 'chosen' is empty"), ValueError("unexpected")):
+        task = run_task(None, fail, exc, on_error=lambda msg, tb: errors.append((msg, tb)))
+        with qtbot.waitSignal(task.finished, timeout=10_000):
+            pass
+    assert errors[0][0] == "data.csv: row 3, column 'chosen' is empty"  # a UserError: its words
+    assert errors[1][0] == "ValueError: unexpected"  # anything else is a bug: named by its type
     assert "Traceback" in errors[0][1]
+
+
+def test_in_child_runs_in_the_background_process_and_errors_come_back_in_words(qtbot):
+    import os
+
+    from dpostudio.core.training.runs import get_run
+
+    results, errors = [], []
+    for fn, arg in ((os.getpid, None), (get_run, "no-such-run")):
+        args = () if arg is None else (arg,)
+        task = run_task(None, fn, *args, in_child=True, on_result=results.append,
+                        on_error=lambda msg, tb: errors.append(msg))
+        with qtbot.waitSignal(task.finished, timeout=60_000):
+            pass
+    assert results and results[0] != os.getpid()
+    assert errors and "no-such-run" in errors[0] and not errors[0].startswith("RunError")

@@ -151,3 +151,50 @@ def test_models_offered_by_plugins_appear_in_the_picker(qtbot):
     pane.set_model_spec("plugin:shelf?name=m1")
     assert pane.model_spec() == "plugin:shelf?name=m1"
     assert "Plugin: Shelf model" == pane.model_source.currentText()
+
+
+def _interrupted_run(name: str, checkpoint_step: int | None):
+    """A run as a hard kill of its training process leaves it: run.json still says running, its pid is gone."""
+    import subprocess
+    import sys
+    import time
+
+    from dpostudio.core.training.runs import create_run
+
+    run = create_run(RunConfig(name=name))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    run.update_info(status="running", pid=int(dead.stdout), started_at=time.time())
+    if checkpoint_step is not None:
+        folder = run.checkpoints_dir / f"checkpoint-{checkpoint_step}"
+        folder.mkdir(parents=True)
+        for name in ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json"):
+            (folder / name).write_text("{}", encoding="utf-8")
+    return run
+
+
+def test_resume_is_offered_only_when_a_run_can_be_resumed(pane, qtbot):
+    assert not pane.resume_button.isEnabled()  # nothing on disk to resume
+    _interrupted_run("no-checkpoint", None)
+    pane.refresh_resumable()
+    qtbot.waitUntil(lambda: not pane._resumable_task.is_running(), timeout=10_000)
+    assert pane.resumable_run_id() is None and not pane.resume_button.isEnabled()
+    run = _interrupted_run("killed", 2)
+    pane.refresh_resumable()
+    qtbot.waitUntil(pane.resume_button.isEnabled, timeout=10_000)
+    assert pane.resumable_run_id() == run.id and run.id in pane.resume_button.toolTip()
+
+
+def test_a_new_window_offers_resume_for_a_run_killed_before_it_closed(qtbot):
+    from dpostudio.ui.main_window import MainWindow
+
+    run = _interrupted_run("killed", 2)
+    create_application()
+    window = MainWindow(probe_device=False)
+    qtbot.addWidget(window)
+    window.show()
+    metrics, pane = window.metrics_pane, window.training_pane
+    qtbot.waitUntil(lambda: any(r["id"] == run.id for r in metrics.rows), timeout=10_000)
+    row = next(r for r in metrics.rows if r["id"] == run.id)
+    assert row["status"] == "interrupted" and row["resumable"]
+    qtbot.waitUntil(lambda: window.actions_by_name["resume"].isEnabled(), timeout=10_000)
+    assert pane.resumable_run_id() == run.id and pane.resume_button.isEnabled()

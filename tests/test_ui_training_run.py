@@ -6,7 +6,10 @@ import threading
 
 import pytest
 
+from PySide6.QtCore import Qt
+
 from dpostudio.core.paths import RESOURCES_DIR
+from dpostudio.core.training.event_types import CHECKPOINT, FAILED, FINISHED, INTERRUPTED, RUNNING
 from dpostudio.core.training.runs import get_run
 from dpostudio.ui.app import create_application
 from dpostudio.ui.main_window import MainWindow
@@ -112,31 +115,68 @@ def test_stop_then_resume(window, qtbot):
     qtbot.waitUntil(lambda: charts.drawn_points(run.id, "loss") == 3, timeout=10_000)
 
 
-def test_a_killed_training_process_is_reported_and_the_window_survives(window, qtbot):
+def test_a_killed_training_process_is_reported_and_resumable_after_a_restart(window, qtbot):
     """The engine runs in a child process: if the OS kills it (say, out of memory), the window reports it in
-    words, keeps what was written, and can train again."""
+    words and keeps what was written. run.json still says "running", but the run reads as interrupted: a new
+    window (the app restarted) lists it so and offers Resume, which continues it from its last checkpoint."""
     import multiprocessing
 
-    _tiny(window, 50, name="ui-killed")
+    _tiny(window, 4, name="ui-killed", save_steps=1)
     pane = window.training_pane
     killed = []
 
     def on_event(event):
-        if event["type"] == "log" and not killed:
+        if event["type"] == CHECKPOINT and not killed:  # the first checkpoint is on disk: kill -9 the child
             children = [p for p in multiprocessing.active_children() if p.name == "dpostudio-training"]
             for child in children:
                 child.kill()
-            killed.append(len(children))
+            killed.append((len(children), event["step"]))
 
     pane.controller.event.connect(on_event)
     with qtbot.waitSignal(pane.controller.finished, timeout=600_000) as blocker:
         assert pane.start_training()
     pane.controller.event.disconnect(on_event)
     final = blocker.args[0]
-    assert killed and killed[0] >= 1
-    assert final["type"] == "failed"
+    assert killed and killed[0] == (1, 1)
+    assert final["type"] == FAILED
     assert "training process ended unexpectedly" in final["message"]
     run = get_run(final["run_id"])
-    assert run.status() == "interrupted"  # marked running, but its process is gone
-    assert [m["step"] for m in run.metrics("log")] == [1]
+    assert run.info()["status"] == RUNNING  # what the killed process last wrote
+    assert run.status() == INTERRUPTED      # ... but its process is gone
+    logged = [m["step"] for m in run.metrics("log")]
+    assert logged == list(range(1, len(logged) + 1)) and len(logged) < 4
+    assert run.latest_checkpoint() is not None
     assert window.actions_by_name["train"].isEnabled()
+    assert pane.resumable_run_id() == run.id and window.actions_by_name["resume"].isEnabled()
+
+    # the app restarts: a new window lists the run as interrupted and offers to resume it
+    window.close()
+    assert not window.isVisible()
+    again = MainWindow(probe_device=False)
+    qtbot.addWidget(again)
+    again.show()
+    metrics, pane = again.metrics_pane, again.training_pane
+    qtbot.waitUntil(lambda: any(r["id"] == run.id for r in metrics.rows), timeout=30_000)
+    row = next(r for r in metrics.rows if r["id"] == run.id)
+    assert row["status"] == INTERRUPTED and row["resumable"], row
+    listed = [metrics.table.topLevelItem(i) for i in range(metrics.table.topLevelItemCount())]
+    assert [item.text(1) for item in listed if item.data(0, Qt.UserRole) == run.id] == [INTERRUPTED]
+    qtbot.waitUntil(lambda: again.actions_by_name["resume"].isEnabled(), timeout=30_000)
+    assert pane.resumable_run_id() == run.id and pane.resume_button.isEnabled()
+
+    # and Resume continues it to the end, one continuous history
+    resumed_from = int(run.latest_checkpoint().name.rsplit("-", 1)[-1])
+    try:
+        with qtbot.waitSignal(pane.controller.finished, timeout=600_000) as blocker:
+            again.actions_by_name["resume"].trigger()
+        final = blocker.args[0]
+        assert final["type"] == FINISHED and final["run_id"] == run.id, final
+        assert run.status() == FINISHED and run.final_adapter() is not None
+        assert [m["step"] for m in run.metrics("log")] == [1, 2, 3, 4]
+        assert any(e["type"] == "resumed" and e["from_step"] == resumed_from for e in run.events())
+        qtbot.waitUntil(lambda: any(r["id"] == run.id and r["status"] == FINISHED for r in metrics.rows),
+                        timeout=30_000)
+        assert pane.resumable_run_id() != run.id
+    finally:
+        pane.controller.stop()
+        pane.controller.wait(120_000)

@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dpostudio.plugins import connect_core
+
+    connect_core()  # the core reaches plugin: specs and judges through the plugin host
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         from dpostudio.ui.app import run_app

@@ -9,7 +9,15 @@ import threading
 import time
 from typing import Any
 
+from dpostudio.core.training.event_types import (
+    CANCELLED, CHECKPOINT, END_STATES, EVAL, EVAL_LOSS, EVAL_REWARDS_ACCURACIES, EVAL_REWARDS_MARGINS, FAILED,
+    FINISHED, LOG, LOSS, REWARDS_ACCURACIES, REWARDS_MARGINS, STAGE, STARTED,
+)
 from dpostudio.core.training.run_config import RunConfig, parse_override
+
+NAN = float("nan")
+END_LABELS = {FINISHED: "Done", FAILED: "Failed", CANCELLED: "Stopped"}
+EXIT_CODES = {FINISHED: 0, CANCELLED: 130}  # any other end: 1
 
 
 def add_parser(subparsers) -> None:
@@ -60,32 +68,31 @@ class TrainingDisplay:
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["type"]
-        if kind == "stage":
+        if kind == STAGE:
             category = event["message"].split(":")[0]
             if category != self.last_stage:  # one line per stage, not one per imported tensor
                 self.last_stage = category
                 print(f"… {event['message']}", file=self.stream)
-        elif kind == "started":
+        elif kind == STARTED:
             origin = f" (resuming from step {event['resumed_from_step']})" if event.get("resumed_from_step") else ""
             print(f"Run {event['run_id']} on {event['device'].upper()} · {event['precision']} "
                   f"({event['device_reason']}){origin}\n  folder: {event['run_dir']}", file=self.stream)
-        elif kind == "log":
+        elif kind == LOG:
             m = event["metrics"]
-            self._bar(event, f"loss {m.get('loss', float('nan')):.4f} · "
-                             f"margin {m.get('rewards/margins', float('nan')):+.3f} · "
-                             f"acc {m.get('rewards/accuracies', float('nan')):.2f}")
-        elif kind == "eval":
+            self._bar(event, f"loss {m.get(LOSS, NAN):.4f} · "
+                             f"margin {m.get(REWARDS_MARGINS, NAN):+.3f} · "
+                             f"acc {m.get(REWARDS_ACCURACIES, NAN):.2f}")
+        elif kind == EVAL:
             m = event["metrics"]
-            self._write(f"  eval @ step {event['step']}: loss {m.get('eval_loss', float('nan')):.4f} · "
-                        f"margin {m.get('eval_rewards/margins', float('nan')):+.3f} · "
-                        f"acc {m.get('eval_rewards/accuracies', float('nan')):.2f}")
-        elif kind == "checkpoint":
+            self._write(f"  eval @ step {event['step']}: loss {m.get(EVAL_LOSS, NAN):.4f} · "
+                        f"margin {m.get(EVAL_REWARDS_MARGINS, NAN):+.3f} · "
+                        f"acc {m.get(EVAL_REWARDS_ACCURACIES, NAN):.2f}")
+        elif kind == CHECKPOINT:
             self._write(f"  checkpoint saved at step {event['step']}")
-        elif kind in ("finished", "failed", "cancelled"):
+        elif kind in END_STATES:
             if self.bar is not None:
                 self.bar.close()
-            label = {"finished": "Done", "failed": "Failed", "cancelled": "Stopped"}[kind]
-            print(f"{label}: {event['message']}", file=self.stream)
+            print(f"{END_LABELS[kind]}: {event['message']}", file=self.stream)
 
     def _bar(self, event: dict[str, Any], postfix: str) -> None:
         from tqdm import tqdm
@@ -126,8 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    status = run.info().get("status")
-    return {"finished": 0, "cancelled": 130}.get(status, 1)
+    return EXIT_CODES.get(run.status(), 1)
 
 
 # ---- runs -----------------------------------------------------------------------------------------
@@ -145,9 +151,9 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     print(f"{'RUN':<28} {'STATUS':<11} {'STEP':>5} {'LOSS':>8} {'MARGIN':>8} {'ACC':>5}  MODEL")
     for run in runs:
         info = run.info()
-        last = (run.metrics("log") or [{}])[-1]
-        print(f"{run.id:<28} {run.status():<11} {last.get('step', 0):>5} {_fmt(last.get('loss')):>8} "
-              f"{_fmt(last.get('rewards/margins'), '+.3f'):>8} {_fmt(last.get('rewards/accuracies'), '.2f'):>5}  "
+        last = (run.metrics(LOG) or [{}])[-1]
+        print(f"{run.id:<28} {run.status(info):<11} {last.get('step', 0):>5} {_fmt(last.get(LOSS)):>8} "
+              f"{_fmt(last.get(REWARDS_MARGINS), '+.3f'):>8} {_fmt(last.get(REWARDS_ACCURACIES), '.2f'):>5}  "
               f"{info.get('model', '')}")
     return 0
 
@@ -157,11 +163,14 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
     run = get_run(args.run)
     info = run.info()
-    print(f"Run {run.id}  [{run.status()}]  {info.get('message', '')}")
+    status = run.status(info)
+    print(f"Run {run.id}  [{status}]  {info.get('message', '')}")
     print(f"Folder: {run.path}")
+    if run.resumable(status):
+        print(f"Resume with: dpostudio train --resume {run.id}")
     print(f"Device: {info.get('device', '?')} · {info.get('precision', '?')}\n\nConfiguration:")
     print(run.config_path.read_text(encoding="utf-8"))
-    for kind, title in (("log", "Last training metrics"), ("eval", "Last evaluation metrics")):
+    for kind, title in ((LOG, "Last training metrics"), (EVAL, "Last evaluation metrics")):
         records = run.metrics(kind)
         if records:
             print(f"{title} (step {records[-1]['step']}):")

@@ -105,14 +105,14 @@ def _resolve_through_plugin(spec: str, on_progress: ProgressFn | None) -> Resolv
     """``plugin:<model source id>?option=value&...``: a model from a model-source plugin (community or built-in)."""
     from urllib.parse import parse_qsl
 
-    from dpostudio.plugins.manager import HookCallError, get_manager
+    from dpostudio.core.plugin_access import PluginCallError, plugins
 
     source_id, _, query = spec[len(PLUGIN_PREFIX):].partition("?")
     if not source_id:
         raise ModelError(f"{spec}: name the plugin's model source after 'plugin:'")
     try:
-        resolved = get_manager().resolve_model(source_id, dict(parse_qsl(query)), on_progress or _noop)
-    except HookCallError as exc:
+        resolved = plugins().resolve_model(source_id, dict(parse_qsl(query)), on_progress or _noop)
+    except PluginCallError as exc:
         raise ModelError(f"{spec}: {exc}") from exc
     return ResolvedModel(spec, resolved.kind, resolved.location, resolved.display_name)
 

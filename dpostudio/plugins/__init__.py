@@ -24,6 +24,7 @@ from dpostudio.plugins.types import (  # noqa: F401  (re-exported for plugin aut
     LoadedDataset,
     ModelEntry,
     ModelSource,
+    ResolvedModel,
     ScoreCard,
     ShapeError,
     SourceOption,
@@ -46,8 +47,17 @@ class PluginError(Exception):
     """
 
 
+def connect_core() -> None:
+    """Hand the core its way to plugins (``plugin:`` model and dataset specs, judges): the application's plugin
+    manager, looked up on every use. Every entry point that runs core code with plugins calls this once."""
+    from dpostudio.core.plugin_access import provide_plugins
+    from dpostudio.plugins.manager import get_manager
+
+    provide_plugins(get_manager)
+
+
 __all__ = [
     "API_ATTRIBUTE", "DEFAULT_CRITERIA", "DatasetSource", "HOOK_API_VERSION", "JudgeInfo", "LoadedDataset",
-    "ModelEntry", "ModelSource", "PluginError", "ScoreCard", "ShapeError", "SourceOption",
-    "SUPPORTED_HOOK_API_VERSIONS", "Verdict", "hookimpl",
+    "ModelEntry", "ModelSource", "PluginError", "ResolvedModel", "ScoreCard", "ShapeError", "SourceOption",
+    "SUPPORTED_HOOK_API_VERSIONS", "Verdict", "connect_core", "hookimpl",
 ]

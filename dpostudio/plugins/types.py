@@ -2,6 +2,7 @@
 
 Plugins build these and return them from their hooks; the host checks every result with
 ``validate()`` before anything else sees it, so a plugin that returns junk is reported, not trusted.
+``ResolvedModel`` (what a model source resolves to) is the model store's own class, part of this contract too.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+from dpostudio.core.model_store import ResolvedModel  # noqa: F401  (what dpostudio_resolve_model returns)
 
 OPTION_KINDS = ("text", "path", "choice", "int", "float", "bool", "secret")
 WINNERS = ("A", "B", "tie")
@@ -46,6 +49,24 @@ class SourceOption:
     required: bool = False
     choices: list[str] = field(default_factory=list)
     help: str = ""
+
+    def coerce(self, value: Any) -> Any:
+        """A value given as text (a ``plugin:<id>?name=value`` spec, the CLI) as this option's kind; the
+        error names the option. Values that already have the right type pass through."""
+        if not isinstance(value, str) or self.kind not in ("int", "float", "bool"):
+            return value
+        text = value.strip()
+        if self.kind == "bool":
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ShapeError(f"option {self.name}: expected true or false, not {value!r}")
+        try:
+            return int(text) if self.kind == "int" else float(text)
+        except ValueError:
+            raise ShapeError(f"option {self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, "
+                             f"not {value!r}") from None
 
     def validate(self) -> None:
         _check_id(self.name, "option name")

@@ -26,6 +26,9 @@ ReportFn = Callable[[str, str], None]  # (level, text); must be thread-safe (Log
 
 def create_application(argv: list[str] | None = None) -> QApplication:
     """The QApplication (created once), with names for QSettings, the Fusion style and the system's colours."""
+    from dpostudio.plugins import connect_core
+
+    connect_core()  # the core reaches plugin: specs and judges through the plugin host
     app = QApplication.instance()
     if app is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
@@ -189,6 +192,7 @@ def _wait_for_tasks(msecs: int = 30_000) -> None:
     """Let short background tasks end before Python tears the threads down (Qt aborts on a running QThread)."""
     from dpostudio.ui import tasks
 
+    tasks.shutdown_child()
     for task in list(tasks._alive):
         # the worker's done->quit connection is queued to the GUI loop, which has stopped: quit directly
         # (thread-safe; the thread's loop ends as soon as the running call returns)

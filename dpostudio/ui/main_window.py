@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget,
 )
 
+from dpostudio.core.training.device import probe_and_choose
 from dpostudio.ui.comparison.pane import ComparisonPane
 from dpostudio.ui.dataset.pane import DatasetPane
 from dpostudio.ui.settings.pane import SettingsPane
@@ -33,14 +34,6 @@ def window_settings() -> QSettings:
     from dpostudio.core.paths import data_dir
 
     return QSettings(str(data_dir() / "window.ini"), QSettings.IniFormat)
-
-
-def hardware_and_choice():
-    """Probe the accelerators (imports torch: slow, so it runs in a background task)."""
-    from dpostudio.core.training.device import choose_device, probe_hardware
-
-    hardware = probe_hardware()
-    return hardware, choose_device(hardware)
 
 
 class MainWindow(QMainWindow):
@@ -86,6 +79,8 @@ class MainWindow(QMainWindow):
         controller.finished.connect(lambda *_: self.metrics_pane.refresh_runs())
         self.training_pane.dataPresetRequested.connect(self._apply_data_values)
         self.metrics_pane.runsChanged.connect(self.comparison_pane.set_runs)
+        self.metrics_pane.runsChanged.connect(self.training_pane.set_runs)  # Resume offers interrupted runs too
+        self.training_pane.resumableChanged.connect(self._update_run_actions)
         self.training_pane.set_data_provider(self.dataset_pane.data_config)
         self.training_pane.modelChanged.connect(self._guarded(self.dataset_pane.set_model))
         self.training_pane.maxLengthChanged.connect(self._guarded(self.dataset_pane.set_max_length))
@@ -171,7 +166,7 @@ class MainWindow(QMainWindow):
             "Stop at the next step and save a checkpoint")
         self.actions_by_name["resume"] = self._action(
             run_menu, "&Resume", lambda: self.training_pane.resume_training(), QKeySequence(Qt.CTRL | Qt.SHIFT | Qt.Key_Return),
-            "Continue the last stopped run from its checkpoint")
+            "Continue the last stopped, failed or interrupted run from its checkpoint")
 
         view_menu = bar.addMenu("&View")
         for i, name in enumerate(PANES):
@@ -208,7 +203,7 @@ class MainWindow(QMainWindow):
     def _update_run_actions(self, *_args) -> None:
         running = self.training_pane.is_training()
         self.actions_by_name["train"].setEnabled(not running)
-        self.actions_by_name["resume"].setEnabled(not running)
+        self.actions_by_name["resume"].setEnabled(self.training_pane.can_resume())
         self.actions_by_name["stop"].setEnabled(running)
 
     @Slot()
@@ -345,7 +340,7 @@ class MainWindow(QMainWindow):
             self.device_label.setText("Device: unknown")
             self.log_bus.report("warning", f"could not probe the device: {text}")
 
-        self.device_task = run_task(self, hardware_and_choice, on_result=done, on_error=failed)
+        self.device_task = run_task(self, probe_and_choose, on_result=done, on_error=failed, in_child=True)
 
     # ---- geometry and closing ---------------------------------------------------------------------
     def _restore_geometry(self) -> None:

@@ -5,16 +5,71 @@
 When ``with_progress`` is true the function receives a ``progress(fraction, message)`` keyword argument that is
 safe to call from the worker thread. The task object is kept alive until it finishes (Spyder/Anki style);
 no widget is touched from the worker.
+
+``in_child=True`` runs the function in the app's background *process* instead (one spawned process, reused):
+for work that imports or runs PyTorch (device probe, tokenizers), which would otherwise hold this process's
+interpreter lock for hundreds of milliseconds and freeze the window. The function, its arguments and its result
+must pickle; the task's thread only waits for the answer. A crash of that process is reported in words and the
+next call starts a fresh one.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 import traceback
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from dpostudio.core.errors import UserError
+
 _alive: set["Task"] = set()
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _child_pool() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_child_setup)
+        return _pool
+
+
+class BackgroundProcessError(UserError):
+    """The app's background process died while working on a task."""
+
+
+def _child_setup() -> None:
+    """In the background process: core reaches plugins (``plugin:`` specs) as it does in the app."""
+    from dpostudio.plugins import connect_core
+
+    connect_core()
+
+
+def call_in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` in the background process and return its result (blocks the calling thread)."""
+    global _pool
+    try:
+        return _child_pool().submit(fn, *args, **kwargs).result()
+    except BrokenProcessPool:
+        with _pool_lock:
+            _pool = None
+        raise BackgroundProcessError("the background process ended unexpectedly (possibly out of memory); "
+                                     "try again") from None
+
+
+def shutdown_child() -> None:
+    """End the background process (at application exit)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 class _Worker(QObject):
@@ -23,9 +78,10 @@ class _Worker(QObject):
     progress = Signal(float, str)
     done = Signal()
 
-    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict, with_progress: bool):
+    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict, with_progress: bool, in_child: bool):
         super().__init__()
         self.fn, self.args, self.kwargs, self.with_progress = fn, args, kwargs, with_progress
+        self.in_child = in_child
 
     @Slot()
     def run(self) -> None:
@@ -33,7 +89,10 @@ class _Worker(QObject):
             kwargs = dict(self.kwargs)
             if self.with_progress:
                 kwargs["progress"] = lambda fraction, message="": self.progress.emit(float(fraction), str(message))
-            self.result.emit(self.fn(*self.args, **kwargs))
+            if self.in_child:
+                self.result.emit(call_in_child(self.fn, *self.args, **kwargs))
+            else:
+                self.result.emit(self.fn(*self.args, **kwargs))
         except Exception as exc:  # reported in words on the GUI thread
             self.error.emit(describe_error(exc), traceback.format_exc())
         finally:
@@ -48,11 +107,13 @@ class Task(QObject):
     progress = Signal(float, str)
     finished = Signal()
 
-    def __init__(self, parent: QObject | None, fn, args, kwargs, with_progress: bool):
+    def __init__(self, parent: QObject | None, fn, args, kwargs, with_progress: bool, in_child: bool = False):
         super().__init__(parent)
         self.thread = QThread()
         self.thread.setObjectName(f"task:{getattr(fn, '__name__', 'work')}")
-        self.worker = _Worker(fn, args, kwargs, with_progress)
+        if in_child and with_progress:
+            raise ValueError("progress reports are not relayed from the background process")
+        self.worker = _Worker(fn, args, kwargs, with_progress, in_child)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
         self.worker.result.connect(self.result)
@@ -80,8 +141,8 @@ class Task(QObject):
 
 
 def run_task(parent: QObject | None, fn: Callable[..., Any], *args: Any, on_result=None, on_error=None,
-             on_progress=None, with_progress: bool = False, **kwargs: Any) -> Task:
-    task = Task(parent, fn, args, kwargs, with_progress)
+             on_progress=None, with_progress: bool = False, in_child: bool = False, **kwargs: Any) -> Task:
+    task = Task(parent, fn, args, kwargs, with_progress, in_child)
     if on_result:
         task.result.connect(on_result)
     if on_error:
@@ -92,9 +153,10 @@ def run_task(parent: QObject | None, fn: Callable[..., Any], *args: Any, on_resu
 
 
 def describe_error(exc: BaseException) -> str:
-    """A one-line message for an exception: the core's own errors are already in words."""
+    """A one-line message for an exception: a ``UserError`` (and an OS error) is already in words; anything
+    else is a bug and is named by its type."""
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""
-    if isinstance(exc, (ValueError, RuntimeError, OSError)) and first:
+    if isinstance(exc, (UserError, OSError)) and first:
         return first
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

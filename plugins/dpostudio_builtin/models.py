@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dpostudio.plugins import ModelEntry, ModelSource, PluginError, SourceOption, hookimpl
+from dpostudio.plugins import ModelEntry, ModelSource, PluginError, ResolvedModel, SourceOption, hookimpl
 
 DPOSTUDIO_HOOK_API = 1
 
@@ -69,7 +69,7 @@ def _required(options: dict, key: str, what: str) -> str:
 @hookimpl
 def dpostudio_resolve_model(source_id, options, on_progress):
     """Resolve one of the built-in sources through the model store; None for other plugins' ids."""
-    from dpostudio.core.model_store import EMBEDDED_MODELS, ModelError, ResolvedModel, import_gguf, resolve_model
+    from dpostudio.core.model_store import EMBEDDED_MODELS, ModelError, import_gguf, resolve_model
 
     if source_id == EMBEDDED:
         key = str(options.get("name") or next(iter(EMBEDDED_MODELS)))

@@ -118,15 +118,15 @@ class ComparisonResult:
 def adapter_path(run, checkpoint: int | str | None = None) -> tuple[Path, str]:
     """The adapter folder to load and a label for it: the final adapter, ``checkpoint-N``, or "latest"."""
     if checkpoint in (None, "", "final"):
-        path = run.adapter_dir
-        if not (path / "adapter_config.json").is_file():
-            steps = checkpoints(run)
+        path = run.final_adapter()
+        if path is None:
+            steps = run.checkpoint_steps()
             hint = (f"; compare a checkpoint instead (--checkpoint {steps[-1]})" if steps else
                     "; finish (or resume) the training first")
             raise ComparisonError(f"run {run.id} has no final adapter{hint}")
         return path, "final adapter"
     if checkpoint == "latest":
-        steps = checkpoints(run)
+        steps = run.checkpoint_steps()
         if not steps:
             raise ComparisonError(f"run {run.id} has no checkpoints")
         checkpoint = steps[-1]
@@ -134,9 +134,9 @@ def adapter_path(run, checkpoint: int | str | None = None) -> tuple[Path, str]:
         step = int(checkpoint)
     except (TypeError, ValueError):
         raise ComparisonError(f"checkpoint must be a step number, 'latest' or 'final', not {checkpoint!r}") from None
-    path = run.checkpoints_dir / f"checkpoint-{step}"
-    if not (path / "adapter_config.json").is_file():
-        available = ", ".join(str(s) for s in checkpoints(run)) or "none"
+    path = run.adapter_for(step)
+    if path is None:
+        available = ", ".join(str(s) for s in run.checkpoint_steps()) or "none"
         raise ComparisonError(f"run {run.id} has no adapter checkpoint at step {step} (available: {available})")
     return path, f"checkpoint {step}"
 
@@ -321,10 +321,9 @@ def judge_both_orders(judge_id: str, prompt: str, base: str, tuned: str, criteri
     Returns ``{"verdict": "tuned"|"base"|"tie"|"error", "scores": {criterion: {"base", "tuned"}}, "reasoning",
     "judgements": [...], "judge_error": str|None, "position_disagreement": bool}``.
     """
-    from dpostudio.plugins.manager import HookCallError, get_manager
+    from dpostudio.core.plugin_access import PluginCallError, plugins
 
     emit = on_event or (lambda e: None)
-    manager = get_manager()
     judgements, errors = [], []
     for order in ORDERS:
         if cancel is not None and cancel.is_set():
@@ -335,8 +334,8 @@ def judge_both_orders(judge_id: str, prompt: str, base: str, tuned: str, criteri
         side_of = {"A": "base", "B": "tuned"} if order == "base_first" else {"A": "tuned", "B": "base"}
         emit({"type": "judging", "prompt_index": prompt_index, "order": order})
         try:
-            v = manager.judge_pair(judge_id, prompt, a, b, criteria, options, timeout=timeout)
-        except HookCallError as exc:
+            v = plugins().judge_pair(judge_id, prompt, a, b, criteria, options, timeout=timeout)
+        except PluginCallError as exc:
             message = str(exc)
             if exc.timed_out:
                 message = f"the judge did not answer within {timeout:g} s"
@@ -369,15 +368,9 @@ def _safe_options(judge_id: str | None, options: dict) -> dict:
     """Judge options as they may be written to disk: secret ones (API keys) are left out."""
     if not judge_id:
         return {}
-    secret_names = set()
-    try:
-        from dpostudio.plugins.manager import get_manager
+    from dpostudio.core.plugin_access import secret_option_names
 
-        for info in get_manager().judges():
-            if info.id == judge_id:
-                secret_names = {o.name for o in info.options if o.kind == "secret"}
-    except Exception:
-        pass
+    secret_names = secret_option_names(judge_id)
     return {k: ("(hidden)" if k in secret_names or any(w in k.lower() for w in SECRET_WORDS) else v)
             for k, v in options.items() if v not in (None, "")}
 
@@ -443,9 +436,12 @@ def compare(run_id, prompts: list[Prompt | str], settings: GenerationSettings | 
         raise ComparisonError("no prompts to compare on")
     path, adapter_label = adapter_path(run, checkpoint)
     if judge_id:
-        from dpostudio.plugins.manager import get_manager
+        from dpostudio.core.plugin_access import PluginCallError, plugins
 
-        known = [j.id for j in get_manager().judges()]
+        try:
+            known = [j.id for j in plugins().judges()]
+        except PluginCallError as exc:
+            raise ComparisonError(f"judge {judge_id!r}: {exc}") from None
         if judge_id not in known:
             raise ComparisonError(f"unknown judge {judge_id!r}; available: {', '.join(known) or 'none'}")
 

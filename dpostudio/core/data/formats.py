@@ -206,9 +206,14 @@ def parse_hh(text: str, column: str | None) -> list[dict]:
 
 
 def _answer_value(value, column: str, hh: bool):
-    """Chosen/rejected value -> text, or a message list for conversations/transcripts."""
+    """Chosen/rejected value -> text, or a message list for conversations/transcripts.
+
+    An answer must be text (or messages): a bare number or true/false in a JSON row is a data error, reported
+    with its value, not silently turned into digits."""
     if _looks_like_messages(value) or isinstance(value, dict):
         return as_messages(value, column)
+    if isinstance(value, (int, float, bool)) and not (isinstance(value, float) and math.isnan(value)):
+        raise RowError(column, f"'{column}' is {_describe_type(value)} ({value!r}), not text")
     text = as_text(value, column)
     if text is None:
         return ""
@@ -234,8 +239,21 @@ def normalize_row(row: dict, detection: Detection, row_no: int) -> dict:
     ccol, rcol = m["chosen"], m["rejected"]
     hh = detection.format == "hh_rlhf" or m["prompt"] is None
     # A missing answer (JSON null, empty CSV cell) counts as an empty one: reported as "empty", droppable.
-    c = _answer_value(row.get(ccol), ccol, hh)
-    r = _answer_value(row.get(rcol), rcol, hh)
+    # Both answers are checked before giving up, so one report names everything wrong with the row.
+    answers, errors = [], []
+    for col in (ccol, rcol):
+        try:
+            answers.append(_answer_value(row.get(col), col, hh))
+        except RowError as exc:
+            answers.append(None)
+            errors.append(exc)
+    if errors:
+        reasons = [e.reason for e in errors]
+        other = rcol if errors[0].column == ccol else ccol
+        if len(errors) == 1 and answers[[ccol, rcol].index(other)] in ("", []):
+            reasons.append(f"'{other}' is empty")
+        raise RowError(errors[0].column, "; ".join(reasons))
+    c, r = answers
     prompt: list[dict] | None = None
     if m["prompt"]:
         pv = row.get(m["prompt"])

@@ -82,6 +82,17 @@ def _normalise(raw, keep: list[int], detection: Detection, label: str, split: st
     return pairs, problems
 
 
+def left_out_rows(problems: list[Problem], drop, limit: int = 5) -> str:
+    """Which rows were left out and why, in words (the first ``limit``), for errors about too few rows."""
+    gone = [p for p in problems if not p.droppable or p.kind in drop]
+    if not gone:
+        return "No rows were left out."
+    shown = "; ".join(f"row {p.row}{f' ({p.split})' if p.split not in ('train', '') else ''}: {p.reason}"
+                      for p in gone[:limit])
+    more = f"; and {len(gone) - limit} more (see `dpostudio data inspect`)" if len(gone) > limit else ""
+    return f"Left out: {shown}{more}."
+
+
 def split_pairs(pairs: list[dict], ratio: float, seed: int, *, label: str = "data") -> tuple[list[dict], list[dict]]:
     """Reproducible train/eval split: the same rows, ratio and seed always give the same split (source order kept)."""
     if ratio <= 0:
@@ -145,14 +156,17 @@ def prepare_pairs(config, tokenizer=None, *, check_truncation: bool | None = Non
         kept[split] = pairs
     if not kept["train"]:
         counts = ", ".join(f"{k}: {v}" for k, v in summarize(problems).items()) or "none"
-        raise DataError(f"{label}: no usable training rows are left (problems found: {counts}); "
-                        "see `dpostudio data inspect` for the rows and reasons")
+        raise DataError(f"{label}: no usable training rows are left (problems found: {counts}). "
+                        + left_out_rows(problems, drop))
     if dropped:
         notes.append("left out: " + ", ".join(f"{n} {kind}" for kind, n in dropped.items()))
     train, heldout = kept["train"], kept.get("eval")
     eval_from_source = raw_eval is not None
     if heldout is None and config.eval_ratio > 0:
-        train, heldout = split_pairs(train, config.eval_ratio, config.split_seed, label=label)
+        try:
+            train, heldout = split_pairs(train, config.eval_ratio, config.split_seed, label=label)
+        except DataError as exc:
+            raise DataError(f"{exc}. {left_out_rows(problems, drop)}") from None
         notes.append(f"split {len(train)}/{len(heldout)} rows (eval ratio {config.eval_ratio:g}, "
                      f"seed {config.split_seed})")
     elif heldout is not None:

@@ -79,20 +79,28 @@ def load_raw(source: str, *, config_name: str | None = None, split: str = "train
 PLUGIN_PREFIX = "plugin:"
 
 
+def plugin_spec(source_id: str, options: dict | None = None) -> str:
+    """The record of a plugin source in a run config: ``plugin:<id>?name=value&...`` (what the CLI takes too)."""
+    from urllib.parse import urlencode
+
+    query = urlencode({k: v for k, v in (options or {}).items() if v is not None and v != ""})
+    return f"{PLUGIN_PREFIX}{source_id}" + (f"?{query}" if query else "")
+
+
 def _load_from_plugin(source: str):
     """``plugin:<source id>?option=value&...``: rows from a dataset-source plugin (community or built-in)."""
     from urllib.parse import parse_qsl
 
     from datasets import Dataset
 
-    from dpostudio.plugins.manager import HookCallError, get_manager
+    from dpostudio.core.plugin_access import PluginCallError, plugins
 
     source_id, _, query = source[len(PLUGIN_PREFIX):].partition("?")
     if not source_id:
         raise DataError(f"{source}: name the plugin's dataset source after 'plugin:'")
     try:
-        loaded = get_manager().load_dataset(source_id, dict(parse_qsl(query)))
-    except HookCallError as exc:
+        loaded = plugins().load_dataset(source_id, dict(parse_qsl(query)))
+    except PluginCallError as exc:
         raise DataError(f"{source}: {exc}") from exc
 
     def as_dataset(rows):
@@ -118,10 +126,54 @@ def _clean(ds):
     return ds.rename_columns(renames) if renames else ds
 
 
+SNIFF_BYTES = 65536
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
+
+
+def check_text_file(path: Path, builder: str) -> None:
+    """Say in words what is wrong with a JSON/CSV file before a parser says it in its own terms:
+    empty, not text (binary, another encoding, or a Parquet/compressed file with the wrong name), or a CSV
+    separated by something other than commas."""
+    if builder not in ("json", "csv") or path.suffix.lower() in COMPRESSED:
+        return
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    kind = "JSONL" if _suffix(path) == ".jsonl" else builder.upper()
+    if not head.replace(b"\xef\xbb\xbf", b"").strip():
+        raise DataError(f"{path.name}: the file is empty (expected {kind} rows)")
+    looks = {b"PAR1": "a Parquet file (name it .parquet)", b"\x1f\x8b": "gzip-compressed (name it .gz)",
+             b"PK\x03\x04": "a ZIP archive (unpack it first)"}
+    for magic, what in looks.items():
+        if head.startswith(magic):
+            raise DataError(f"{path.name}: this is not a {kind} text file; it looks like {what}")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            line = head[: exc.start].count(b"\n") + 1
+            raise DataError(f"{path.name}: not UTF-8 text (byte 0x{head[exc.start]:02x} at line {line}, "
+                            f"byte {exc.start + 1}); {kind} files must be saved as UTF-8 text") from None
+    if b"\x00" in head:
+        raise DataError(f"{path.name}: contains binary data (NUL bytes); {kind} files must be UTF-8 text")
+    if builder == "csv":
+        header = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[0]
+        for sep, name in ((";", "semicolon"), ("\t", "tab")):
+            if header.count(sep) >= 1 and "," not in header:
+                raise DataError(f"{path.name}: the file looks {sep!r}-separated ({name}s in the header "
+                                f"{header[:80]!r}); save it with commas as separators")
+
+
 def _load_file(path: Path, builder: str):
+    import logging
+
     from datasets import load_dataset
 
+    check_text_file(path, builder)
     kwargs = {"encoding": "utf-8-sig"} if builder == "csv" else {}
+    # datasets logs its own parser's error before raising; our message below says it in words instead
+    json_logger = logging.getLogger("datasets.packaged_modules.json.json")
+    level = json_logger.level
+    json_logger.setLevel(logging.CRITICAL)
     try:
         return load_dataset(builder, data_files=str(path), split="train", **kwargs)
     except Exception as exc:
@@ -130,6 +182,8 @@ def _load_file(path: Path, builder: str):
             # schema inference; read the rows ourselves, which also finds the line of a JSON syntax error.
             return _load_json_rows(path, exc)
         raise DataError(f"{path.name}: cannot be read as {builder.upper()}: {_first_line(exc)}") from exc
+    finally:
+        json_logger.setLevel(level)
 
 
 def _open_text(path: Path):

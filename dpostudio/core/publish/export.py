@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from dpostudio.core.training.runs import Run, get_run
+from dpostudio.core.training.runs import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Run, get_run
 
 ProgressFn = Callable[[float, str], None]  # (fraction 0..1, what is happening)
 KINDS = ("adapter", "merged")
 DTYPES = ("fp16", "bf16", "fp32")
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+ADAPTER_FILES = (ADAPTER_CONFIG, *ADAPTER_WEIGHTS)
 SAFETENSORS_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
                            "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 MARGIN_BYTES = 20 * 1024 * 1024  # tokenizer, configs, model card and file-system slack
@@ -61,41 +61,24 @@ def _as_run(run: Run | str) -> Run:
     return run if isinstance(run, Run) else get_run(run)
 
 
-def _has_adapter(folder: Path) -> bool:
-    return (folder / "adapter_config.json").is_file() and any(
-        (folder / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin"))
-
-
 def checkpoint_steps(run: Run | str) -> list[int]:
     """Steps of the run's checkpoints that hold a PEFT adapter, in increasing order."""
-    run = _as_run(run)
-    steps = []
-    for ckpt in run.checkpoints_dir.glob("checkpoint-*"):
-        try:
-            step = int(ckpt.name.split("-")[-1])
-        except ValueError:
-            continue
-        if _has_adapter(ckpt):
-            steps.append(step)
-    return sorted(steps)
+    return _as_run(run).checkpoint_steps()
 
 
 def adapter_source(run: Run | str, checkpoint: int | None = None) -> Path:
     """The folder holding the adapter to export: the final adapter, or checkpoint ``checkpoint``."""
     run = _as_run(run)
+    folder = run.adapter_for(checkpoint)
+    if folder is not None:
+        return folder
+    steps = run.checkpoint_steps()
     if checkpoint is None:
-        if _has_adapter(run.adapter_dir):
-            return run.adapter_dir
-        steps = checkpoint_steps(run)
         hint = (f"; export a checkpoint instead (available: {', '.join(map(str, steps))})" if steps
                 else "; it has no checkpoint with an adapter either")
         raise ExportError(f"run {run.id} has no final adapter (status: {run.status()}){hint}")
-    folder = run.checkpoints_dir / f"checkpoint-{checkpoint}"
-    if not _has_adapter(folder):
-        steps = checkpoint_steps(run)
-        available = f"available: {', '.join(map(str, steps))}" if steps else "the run has no checkpoints"
-        raise ExportError(f"run {run.id} has no checkpoint at step {checkpoint} ({available})")
-    return folder
+    available = f"available: {', '.join(map(str, steps))}" if steps else "the run has no checkpoints"
+    raise ExportError(f"run {run.id} has no checkpoint at step {checkpoint} ({available})")
 
 
 # ---- size estimates --------------------------------------------------------------------------------
@@ -134,7 +117,7 @@ def estimate_size(run: Run | str, kind: str, dtype: str = "fp16", checkpoint: in
     run = _as_run(run)
     _check_kind(kind, dtype)
     source = adapter_source(run, checkpoint)
-    adapter_bytes = sum((source / name).stat().st_size for name in ADAPTER_FILES[1:] if (source / name).is_file())
+    adapter_bytes = sum((source / name).stat().st_size for name in ADAPTER_WEIGHTS if (source / name).is_file())
     from dpostudio.core.model_store import resolve_model
 
     try:

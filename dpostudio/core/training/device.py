@@ -136,6 +136,13 @@ def probe_hardware() -> HardwareInfo:
     )
 
 
+def probe_and_choose() -> tuple[HardwareInfo, DeviceChoice]:
+    """Probe the accelerators and pick the automatic device/precision (imports torch: the app runs this in its
+    background process, never in the window's)."""
+    hardware = probe_hardware()
+    return hardware, choose_device(hardware)
+
+
 def prepare_environment(device: str) -> None:
     """Environment tweaks that must happen before training starts on ``device``."""
     if device == "mps":

@@ -2,7 +2,7 @@
 
 It is the one code path behind the CLI and the GUI. It never raises for problems a user can cause: the run
 ends with a ``failed`` event whose message says what went wrong in words, and everything written so far
-(config, metrics log, checkpoints) stays on disk. See ``training_events`` for the event vocabulary.
+(config, metrics log, checkpoints) stays on disk. See ``event_types`` for the event vocabulary.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import threading
+import time
 import traceback
 import warnings
 from typing import Any, Callable
@@ -18,11 +19,14 @@ from typing import Any, Callable
 from dpostudio.core.training.device import DeviceChoice, DeviceError, choose_device, prepare_environment, probe_hardware
 from dpostudio.core.model_store import ModelError, load_model, load_tokenizer, resolve_model
 from dpostudio.core.data.pipeline import DataError, load_splits
+from dpostudio.core.training.event_types import (
+    CANCELLED, EVAL, FAILED, FINISHED, LOG, RESUMED, RUNNING, STAGE, STARTED, TrainingEvent,
+)
 from dpostudio.core.training.run_config import ConfigError, RunConfig
-from dpostudio.core.training.runs import Run, create_run, get_run
+from dpostudio.core.training.runs import Run, RunError, create_run, get_run
 
 log = logging.getLogger(__name__)
-EventFn = Callable[[dict[str, Any]], None]
+EventFn = Callable[[TrainingEvent], None]  # events are plain dicts; event_types documents their shapes
 
 
 class RunFailed(Exception):
@@ -33,7 +37,7 @@ def train(config: RunConfig | None, on_event: EventFn | None = None, cancel: thr
           *, resume: str | Run | None = None) -> Run:
     """Train (or resume) one run. Blocks until it finishes, fails or is cancelled; returns the ``Run``.
 
-    ``on_event`` receives plain-dict events (see ``training_events``); it is called on the calling thread.
+    ``on_event`` receives plain-dict events (see ``event_types``); it is called on the calling thread.
     ``cancel`` is honoured at the next step boundary, after saving a checkpoint.
     ``resume`` (a run id or ``Run``) continues that run from its last checkpoint with its own config.
     """
@@ -41,13 +45,16 @@ def train(config: RunConfig | None, on_event: EventFn | None = None, cancel: thr
     listener = on_event or (lambda event: None)
     if resume is not None:
         run = resume if isinstance(resume, Run) else get_run(resume)
+        if run.status() == RUNNING:  # before anything is written: the live run's files are not ours to touch
+            raise RunError(f"run {run.id} is still training (process {run.info().get('pid')}); "
+                           "stop it before resuming")
         config = run.config()
     else:
         config = config or RunConfig()
         run = create_run(config)
 
-    def emit(event: dict[str, Any]) -> None:
-        if event["type"] != "stage":
+    def emit(event: TrainingEvent) -> None:
+        if event["type"] != STAGE:
             try:
                 run.append_event(event)
             except OSError as exc:  # keep training; the GUI still gets the event
@@ -61,12 +68,12 @@ def train(config: RunConfig | None, on_event: EventFn | None = None, cancel: thr
     try:
         step = _run(config, run, emit, cancel, resume is not None)
     except KeyboardInterrupt:
-        _end(run, emit, "cancelled", step, "interrupted; resume with: dpostudio train --resume " + run.id)
+        _end(run, emit, CANCELLED, step, "interrupted; resume with: dpostudio train --resume " + run.id)
         raise
     except RunFailed as exc:
-        _end(run, emit, "failed", step, str(exc))
+        _end(run, emit, FAILED, step, str(exc))
     except Exception as exc:  # anything else: say it in words, keep the files
-        _end(run, emit, "failed", step, _describe(exc), detail=f"{type(exc).__name__}: {exc}")
+        _end(run, emit, FAILED, step, _describe(exc), detail=f"{type(exc).__name__}: {exc}")
         run.log(traceback.format_exc())
     return run
 
@@ -103,8 +110,9 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
     checkpoint = run.latest_checkpoint() if resuming else None
     if resuming and checkpoint is None:
         raise RunFailed(f"run {run.id} has no checkpoint to resume from; start a new run instead")
-    run.update_info(status="running", pid=os.getpid(), device=choice.device, precision=choice.precision, message="")
-    emit({"type": "started", "run_id": run.id, "run_dir": str(run.path), "config": config.to_dict(),
+    run.update_info(status=RUNNING, pid=os.getpid(), started_at=time.time(), device=choice.device,
+                    precision=choice.precision, message="")
+    emit({"type": STARTED, "run_id": run.id, "run_dir": str(run.path), "config": config.to_dict(),
           "device": choice.device, "precision": choice.precision, "device_reason": choice.reason,
           "model": config.model, "resumed_from_step": _checkpoint_step(checkpoint)})
     run.log(f"{'resuming' if resuming else 'starting'} on {choice.describe()}")
@@ -113,31 +121,31 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
     if cancel.is_set():
         raise KeyboardInterrupt
     if checkpoint is not None:
-        emit({"type": "resumed", "from_step": _checkpoint_step(checkpoint), "checkpoint": str(checkpoint)})
-    emit({"type": "stage", "message": "training", "fraction": 1.0})
+        emit({"type": RESUMED, "from_step": _checkpoint_step(checkpoint), "checkpoint": str(checkpoint)})
+    emit({"type": STAGE, "message": "training", "fraction": 1.0})
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     step = trainer.state.global_step
 
     if callback.cancelled:
         latest = run.latest_checkpoint()
         message = f"stopped at step {step}; resume with: dpostudio train --resume {run.id}"
-        run.update_info(status="cancelled", message=message, step=step)
+        run.update_info(status=CANCELLED, message=message, step=step)
         run.log(message)
-        emit({"type": "cancelled", "step": step, "checkpoint": str(latest) if latest else None, "message": message})
+        emit({"type": CANCELLED, "step": step, "checkpoint": str(latest) if latest else None, "message": message})
         return step
 
     trainer.save_model(str(run.adapter_dir))
-    final = {k: v for e in run.metrics("log")[-1:] for k, v in e.items()}
-    final_eval = {k: v for e in run.metrics("eval")[-1:] for k, v in e.items()}
+    final = {k: v for e in run.metrics(LOG)[-1:] for k, v in e.items()}
+    final_eval = {k: v for e in run.metrics(EVAL)[-1:] for k, v in e.items()}
     message = f"finished after {step} steps; adapter saved in {run.adapter_dir}"
-    run.update_info(status="finished", message=message, step=step, final_train=final, final_eval=final_eval)
+    run.update_info(status=FINISHED, message=message, step=step, final_train=final, final_eval=final_eval)
     run.log(message)
-    emit({"type": "finished", "step": step, "adapter_dir": str(run.adapter_dir), "message": message})
+    emit({"type": FINISHED, "step": step, "adapter_dir": str(run.adapter_dir), "message": message})
     return step
 
 
 def _checkpoint_step(checkpoint) -> int | None:
-    return int(checkpoint.name.split("-")[-1]) if checkpoint is not None else None
+    return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint is not None else None
 
 
 def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: EventFn, cancel: threading.Event):
@@ -150,7 +158,7 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
     from dpostudio.core.training.events import EngineCallback
 
     def stage(message: str, fraction: float) -> None:
-        emit({"type": "stage", "message": message, "fraction": fraction})
+        emit({"type": STAGE, "message": message, "fraction": fraction})
 
     _quiet_library_output()
     stage("resolving model", 0.0)

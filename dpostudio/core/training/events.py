@@ -1,30 +1,22 @@
-"""Events the engine reports, and the TrainerCallback that turns TRL's hooks into them.
+"""The TrainerCallback that turns TRL's hooks into the engine's events.
 
-Every event is a plain dict with a ``type``:
-
-  started     run_id, run_dir, config (dict), device, precision, device_reason, model, resumed_from_step
-  stage       message, fraction (0..1) — loading the model/data before training (not written to the log)
-  resumed     from_step, checkpoint
-  log         step, max_steps, epoch, metrics (TRL names: loss, grad_norm, learning_rate, rewards/chosen,
-              rewards/rejected, rewards/margins, rewards/accuracies, logps/*, ...), elapsed_s, eta_s
-  eval        step, epoch, metrics (TRL names with the ``eval_`` prefix: eval_loss, eval_rewards/accuracies, ...)
-  checkpoint  step, path
-  summary     step, metrics (train_runtime, train_loss, ...)
-  finished    step, adapter_dir, message
-  cancelled   step, checkpoint, message  (resume with the run id)
-  failed      step, message (in words), detail (exception type and text)
+Events are plain dicts with a ``type``; their kinds, fields and TRL's metric names are documented (as
+TypedDicts and constants) in ``event_types``, which imports nothing heavy.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from transformers import TrainerCallback
 
-EventFn = Callable[[dict[str, Any]], None]
-SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos")
+from dpostudio.core.training.event_types import (
+    CHECKPOINT, EVAL, LOG, SUMMARY, SUMMARY_KEYS, TrainingEvent, is_eval_metric,
+)
+
+EventFn = Callable[[TrainingEvent], None]
 
 
 class EngineCallback(TrainerCallback):
@@ -52,7 +44,7 @@ class EngineCallback(TrainerCallback):
         return self._check_cancel(control)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self._emit_log(state, logs) == "log":
+        if self._emit_log(state, logs) == LOG:
             self._check_cancel(control)  # a stop pressed before this step was logged saves this step
         return control
 
@@ -60,20 +52,20 @@ class EngineCallback(TrainerCallback):
         logs = dict(logs or {})
         epoch = logs.pop("epoch", state.epoch)
         step = state.global_step
-        if any(k.startswith("eval_") for k in logs):
-            self.emit({"type": "eval", "step": step, "epoch": epoch, "metrics": logs})
-            return "eval"
+        if any(is_eval_metric(k) for k in logs):
+            self.emit({"type": EVAL, "step": step, "epoch": epoch, "metrics": logs})
+            return EVAL
         if any(k in logs for k in SUMMARY_KEYS):
-            self.emit({"type": "summary", "step": step, "metrics": logs})
-            return "summary"
+            self.emit({"type": SUMMARY, "step": step, "metrics": logs})
+            return SUMMARY
         elapsed = time.monotonic() - (self._t0 or time.monotonic())
         done = max(step - self._step0, 0)
         remaining = max(state.max_steps - step, 0)
         eta = elapsed / done * remaining if done else None
-        self.emit({"type": "log", "step": step, "max_steps": state.max_steps, "epoch": epoch,
+        self.emit({"type": LOG, "step": step, "max_steps": state.max_steps, "epoch": epoch,
                    "metrics": logs, "elapsed_s": elapsed, "eta_s": eta})
-        return "log"
+        return LOG
 
     def on_save(self, args, state, control, **kwargs):
         path = f"{args.output_dir}/checkpoint-{state.global_step}"
-        self.emit({"type": "checkpoint", "step": state.global_step, "path": path})
+        self.emit({"type": CHECKPOINT, "step": state.global_step, "path": path})

@@ -3,11 +3,16 @@
 Layout of a run folder::
 
     config.toml      the resolved run configuration
-    run.json         status (running/finished/failed/cancelled), message, device, steps, final metrics
+    run.json         status (created/running/finished/failed/cancelled), pid, message, device, steps, final metrics
     metrics.jsonl    append-only event log, one JSON object per line, flushed per event
     log.txt          human-readable text log
     checkpoints/     trainer checkpoints (checkpoint-<step>), used by resume
     adapter/         the final LoRA adapter (loads with PeftModel.from_pretrained)
+
+``Run`` is the one place that knows this layout: which checkpoints a run has (``checkpoints()``), the one to
+resume from (``latest_checkpoint()``), its final adapter (``final_adapter()``), the adapter of a given step
+(``adapter_for()``) and its state (``status()``, which tells a run whose process died from a live one).
+The state names are the constants of ``event_types``.
 """
 
 from __future__ import annotations
@@ -23,9 +28,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dpostudio.core.paths import runs_dir
+from dpostudio.core.training.event_types import (
+    CREATED, EVAL, INTERRUPTED, LOG, RESUMABLE_STATES, RESUMED, RUNNING, UNKNOWN,
+)
+from dpostudio.core.training.event_types import STATES  # noqa: F401  (the states a run can be in; re-exported)
 from dpostudio.core.training.run_config import RunConfig
 
-STATES = ("created", "running", "finished", "failed", "cancelled")
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+TRAINER_STATE = "trainer_state.json"  # the Trainer writes it last: a checkpoint without it was cut short
+CHECKPOINT_PREFIX = "checkpoint-"
 
 
 class RunError(UserError, ValueError):
@@ -34,6 +46,24 @@ class RunError(UserError, ValueError):
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:40]
+
+
+def has_adapter(folder: Path) -> bool:
+    """Whether ``folder`` holds a complete PEFT adapter (its config and its weights)."""
+    return (folder / ADAPTER_CONFIG).is_file() and any((folder / name).is_file() for name in ADAPTER_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One ``checkpoints/checkpoint-<step>`` folder that holds a complete adapter."""
+
+    step: int
+    path: Path
+
+    @property
+    def resumable(self) -> bool:
+        """Training can continue from it: the Trainer finished writing it (its state file is written last)."""
+        return (self.path / TRAINER_STATE).is_file()
 
 
 @dataclass
@@ -66,18 +96,28 @@ class Run:
 
     # ---- state ----------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
+        """run.json as written. Its ``status`` is what the training process last wrote: use ``status()``."""
         try:
             return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return {"id": self.id, "status": "unknown"}
+            return {"id": self.id, "status": UNKNOWN}
 
-    def status(self) -> str:
-        """The run's state; a run marked running whose process is gone reads as "interrupted" (resumable)."""
-        info = self.info()
-        status = info.get("status", "unknown")
-        if status == "running" and not _process_alive(info.get("pid")):
-            return "interrupted"
+    def status(self, info: dict[str, Any] | None = None) -> str:
+        """The run's state, one of ``event_types.STATES``: the single truth for the CLI, the app and exports.
+
+        A run marked running whose process is gone (killed, crashed, the computer restarted) reads as
+        ``interrupted``, which is resumable like ``cancelled`` and ``failed``. ``info`` saves a second read of
+        run.json when the caller already has it.
+        """
+        info = self.info() if info is None else info
+        status = info.get("status", UNKNOWN)
+        if status == RUNNING and not _process_alive(info.get("pid"), info.get("started_at")):
+            return INTERRUPTED
         return status
+
+    def resumable(self, status: str | None = None) -> bool:
+        """Whether training can continue: it stopped, failed or was interrupted, and a complete checkpoint exists."""
+        return (status or self.status()) in RESUMABLE_STATES and self.latest_checkpoint() is not None
 
     def update_info(self, **changes: Any) -> dict[str, Any]:
         info = self.info()
@@ -115,35 +155,71 @@ class Run:
         raw = list(_read_jsonl(self.metrics_path))
         result: list[dict[str, Any]] = []
         for event in raw:
-            if event.get("type") == "resumed":
+            if event.get("type") == RESUMED:
                 step = event.get("from_step", 0)
-                result = [e for e in result if e.get("type") not in ("log", "eval") or e.get("step", 0) <= step]
+                result = [e for e in result if e.get("type") not in (LOG, EVAL) or e.get("step", 0) <= step]
             result.append(event)
         return result
 
-    def metrics(self, kind: str = "log") -> list[dict[str, Any]]:
+    def metrics(self, kind: str = LOG) -> list[dict[str, Any]]:
         """Metric records (``kind`` = "log" for training, "eval" for evaluation), each with step and values."""
         return [{"step": e["step"], "epoch": e.get("epoch"), **e["metrics"]}
                 for e in self.events() if e.get("type") == kind]
 
-    def latest_checkpoint(self) -> Path | None:
-        best, best_step = None, -1
-        for ckpt in self.checkpoints_dir.glob("checkpoint-*"):
+    # ---- files ----------------------------------------------------------------------------
+    def checkpoints(self, *, resumable: bool = False) -> list[Checkpoint]:
+        """The checkpoints holding a complete adapter, by increasing step (``resumable``: only those training
+        can continue from)."""
+        found = []
+        for folder in self.checkpoints_dir.glob(CHECKPOINT_PREFIX + "*"):
             try:
-                step = int(ckpt.name.split("-")[-1])
+                step = int(folder.name[len(CHECKPOINT_PREFIX):])
             except ValueError:
                 continue
-            if step > best_step and (ckpt / "trainer_state.json").is_file():
-                best, best_step = ckpt, step
-        return best
+            if has_adapter(folder):
+                found.append(Checkpoint(step, folder))
+        found.sort(key=lambda c: c.step)
+        return [c for c in found if c.resumable] if resumable else found
+
+    def checkpoint_steps(self) -> list[int]:
+        """Steps of the checkpoints holding a complete adapter, increasing."""
+        return [c.step for c in self.checkpoints()]
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest checkpoint training can resume from, or None."""
+        found = self.checkpoints(resumable=True)
+        return found[-1].path if found else None
+
+    def final_adapter(self) -> Path | None:
+        """The adapter saved at the end of training, or None when training did not finish."""
+        return self.adapter_dir if has_adapter(self.adapter_dir) else None
+
+    def adapter_for(self, step: int | None = None) -> Path | None:
+        """The adapter folder to load for checkpoint ``step`` (None: the final adapter), or None if there is none."""
+        if step is None:
+            return self.final_adapter()
+        folder = self.checkpoints_dir / f"{CHECKPOINT_PREFIX}{int(step)}"
+        return folder if has_adapter(folder) else None
 
 
-def _process_alive(pid: Any) -> bool:
+def _process_alive(pid: Any, started_at: Any = None) -> bool:
+    """Whether the process that marked the run running still runs (not a zombie, not a later process that
+    was given the same id)."""
     if not isinstance(pid, int):
         return False
     import psutil
 
-    return psutil.pid_exists(pid)
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if isinstance(started_at, (int, float)) and process.create_time() > started_at + 60:
+            return False  # created after the run started: the id was reused
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # e.g. access denied: it exists
+        return True
+    return True
 
 
 def _jsonable(value: Any) -> Any:
@@ -180,7 +256,7 @@ def create_run(config: RunConfig) -> Run:
     path.mkdir(parents=True)
     run = Run(path)
     config.save(run.config_path)
-    run.update_info(name=config.name or path.name, status="created", created_at=time.time(),
+    run.update_info(name=config.name or path.name, status=CREATED, created_at=time.time(),
                     model=config.model, dataset=config.dataset)
     return run
 
@@ -204,3 +280,11 @@ def list_runs() -> list[Run]:
     """All runs, newest first."""
     runs = [Run(p.parent) for p in runs_dir().glob("*/run.json")]
     return sorted(runs, key=lambda r: r.info().get("created_at", 0), reverse=True)
+
+
+def newest_resumable_run(limit: int = 20) -> Run | None:
+    """The newest of the ``limit`` newest runs that can be resumed (what the app's Resume offers), or None."""
+    for run in list_runs()[:limit]:
+        if run.resumable():
+            return run
+    return None

@@ -24,7 +24,9 @@ class CompareWorker(QObject):
     @Slot()
     def run(self) -> None:
         from dpostudio.core.compare.comparison import compare
+        from dpostudio.plugins import connect_core
 
+        connect_core()  # judges and plugin: models are reached through the plugin host
         result = None
         try:
             result = compare(**self.kwargs, on_event=self.event.emit, cancel=self.cancel)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from dpostudio.core.data.formats import FORMATS
-from dpostudio.core.data.sources import BUILTIN_DEMO
+from dpostudio.core.data.sources import BUILTIN_DEMO, plugin_spec
 from dpostudio.core.training.run_config import DEFAULT_MODEL, RunConfig
 
 #: The RunConfig fields this pane owns (the "Data" group), in declaration order.
@@ -223,8 +223,9 @@ class DataConfigFormMixin:
             cfg.update(dataset=self.hub_edit.text().strip(), dataset_config=self.config_edit.text().strip() or None,
                        dataset_split=self.split_edit.text().strip() or "train")
         else:
-            folder, eval_split = self._plugin_dataset.get(sid, ("", None))
-            cfg.update(dataset=folder, dataset_config=None, dataset_split="train", eval_split=eval_split)
+            # recorded like the CLI records it: the plugin's own held-out rows (if any) come with the spec
+            cfg.update(dataset=plugin_spec(sid, self._plugin_options()), dataset_config=None, dataset_split="train",
+                       eval_split=None)
         cfg["first_n"] = self.first_n_spin.value() or None
         cfg["eval_ratio"] = round(self.eval_ratio_spin.value(), 4)
         cfg["split_seed"] = self.seed_spin.value()
@@ -289,7 +290,7 @@ class DataConfigFormMixin:
         sid = self._source_id()
         if sid == DEMO:
             text = "The demo ships its own evaluation rows, so the share and seed are not used."
-        elif sid not in _BUILTIN_SOURCES and self._plugin_dataset.get(sid, ("", None))[1]:
+        elif sid not in _BUILTIN_SOURCES and self._plugin_heldout.get(sid):
             text = "This source has its own held-out rows; they are the evaluation rows."
         elif self.eval_split_edit.isEnabled() and self.eval_split_edit.text().strip():
             text = f"Evaluation rows come from the source's '{self.eval_split_edit.text().strip()}' split."

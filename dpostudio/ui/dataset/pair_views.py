@@ -6,6 +6,7 @@ side, and exactly what the model sees (the pair rendered through the prompt temp
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
 from dpostudio.core.data.templates import flatten_prompt
 from dpostudio.ui.dataset.config_form import _TEMPLATES
 from dpostudio.ui.dataset.pair_table import PairTableModel, _row_table_view
+from dpostudio.ui.tasks import run_task
 
 
 def _mono() -> QFont:
@@ -97,22 +99,39 @@ class PairViewsMixin:
         self._render_templated(split, pair)
 
     def _render_templated(self, split: str, pair: dict) -> None:
+        """What the model sees for the selected row. With a tokenizer (held by the app's background process)
+        the preview is computed there and shown when it arrives; without one it is computed here at once."""
+        from dpostudio.core.data import tokenizer_cache
         from dpostudio.core.data.problems import DataError
-        from dpostudio.core.data.templates import preview_pair
 
         cfg = self.data_config()
         template = cfg["prompt_template"]
-        try:
-            preview = preview_pair(pair, self._tokenizer, template, cfg["system_prompt"])
-        except DataError as exc:
-            self.templated_label.setText(f"{exc}. Press “Use tokenizer” in “What the model sees”, or pick the "
-                                         "Alpaca or raw template.")
-            self.templated_view.clear()
+        if self._tokenizer is None:
+            try:
+                preview = tokenizer_cache.preview(pair, None, template, cfg["system_prompt"])
+            except DataError as exc:
+                self.templated_label.setText(f"{exc}. Press “Use tokenizer” in “What the model sees”, or pick "
+                                             "the Alpaca or raw template.")
+                self.templated_view.clear()
+                return
+            self._show_templated(split, pair, template, preview)
             return
-        except Exception as exc:  # a tokenizer whose template raises: show it in words
-            self.templated_label.setText(f"The template could not be applied to this row: {exc}")
-            self.templated_view.clear()
-            return
+        self._preview_request = request = (split, pair.get("row"), template, cfg["system_prompt"], self._tokenizer)
+
+        def done(preview) -> None:
+            if shiboken6.isValid(self) and self._preview_request == request:
+                self._show_templated(split, pair, template, preview)
+
+        def failed(text: str, _tb: str) -> None:  # a tokenizer whose template raises: shown in words
+            if shiboken6.isValid(self) and self._preview_request == request:
+                self.templated_label.setText(f"The template could not be applied to this row: {text}")
+                self.templated_view.clear()
+
+        self.templated_label.setText(f"{split} row {pair.get('row')}: applying the template…")
+        run_task(None, tokenizer_cache.preview, pair, self._tokenizer, template, cfg["system_prompt"],
+                 on_result=done, on_error=failed, in_child=True)
+
+    def _show_templated(self, split: str, pair: dict, template: str, preview) -> None:
         name = dict(_TEMPLATES)[template]
         counts = ""
         if preview.prompt_tokens is not None:

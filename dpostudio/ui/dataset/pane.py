@@ -24,6 +24,7 @@ import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from dpostudio.core.data import tokenizer_cache
 from dpostudio.core.data.formats import FORMATS
 from dpostudio.core.training.run_config import DEFAULT_MODEL, RunConfig
 from dpostudio.ui.dataset.config_form import (
@@ -31,40 +32,13 @@ from dpostudio.ui.dataset.config_form import (
     _default_data_config,
 )
 from dpostudio.ui.dataset.report_views import DataReportViewsMixin, ProblemTableModel
-from dpostudio.ui.dataset.source_box import DatasetSourceBoxMixin, _materialize_plugin_source
+from dpostudio.ui.dataset.source_box import DatasetSourceBoxMixin
 from dpostudio.ui.dataset.pair_table import PairTableModel
 from dpostudio.ui.dataset.pair_views import PairViewsMixin
 from dpostudio.ui.tasks import run_task
 
 # Also importable from here, as before the pane was split into modules.
 __all__ = ["DATA_FIELDS", "DEMO", "HUB", "LOCAL_FILE", "DatasetPane", "PairTableModel", "ProblemTableModel"]
-
-
-# ---- background work (no Qt in here) -------------------------------------------------------------------------
-
-def _inspect(config_dict: dict, tokenizer, plugin_source: tuple[str, dict] | None = None):
-    """Build the RunConfig and run ``inspect_data``; returns (report, config dict actually used)."""
-    from dpostudio.core.data.pipeline import inspect_data
-
-    try:
-        from datasets.utils.logging import disable_progress_bar
-
-        disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
-    config_dict = dict(config_dict)
-    if plugin_source is not None:
-        folder, heldout = _materialize_plugin_source(*plugin_source)
-        config_dict.update(dataset=folder, dataset_config=None, dataset_split="train",
-                           eval_split="test" if heldout else None)
-    config = RunConfig.from_dict(config_dict)
-    return inspect_data(config, tokenizer), config_dict
-
-
-def _load_tokenizer(spec: str):
-    from dpostudio.core.model_store import load_tokenizer, resolve_model
-
-    return load_tokenizer(resolve_model(spec))
 
 
 # ---- the pane ---------------------------------------------------------------------------------------------
@@ -87,14 +61,15 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         self._updating = False
         self._report = None  # the DataReport on screen
         self._loaded_config: dict | None = None  # the data config that produced it
-        self._tokenizer = None
+        self._tokenizer: str | None = None  # spec of the tokenizer the background process holds
+        self._preview_request: tuple | None = None
         self._tokenizer_spec: str | None = None
         self._generation = 0
         self._pending = 0  # running load tasks
         self._tokenizer_task = None
         self._listing_task = None
         self._plugin_sources: dict[str, Any] = {}  # id -> DatasetSource (community plugins)
-        self._plugin_dataset: dict[str, tuple[str, str | None]] = {}  # id -> (materialised folder, eval split)
+        self._plugin_heldout: dict[str, bool] = {}  # plugin source id -> it brought its own held-out rows
         self._max_length = RunConfig().max_length
         self._config = _default_data_config()
         self._refresh_timer = QTimer(self, singleShot=True, interval=400)
@@ -147,18 +122,15 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         """Load (or reload) the data with the current settings, in the background."""
         self._refresh_timer.stop()
         config = self.data_config()
-        plugin_source = None
         source_id = self._source_id()
-        if source_id not in _BUILTIN_SOURCES:
-            plugin_source = (source_id, self._plugin_options())
-        elif source_id == LOCAL_FILE and not config["dataset"]:
+        if source_id == LOCAL_FILE and not config["dataset"]:
             self._show_error("Choose a file first (JSONL, JSON, CSV or Parquet).")
             return
         elif source_id == HUB and not config["dataset"]:
             self._show_error("Enter a Hugging Face dataset id such as Anthropic/hh-rlhf.")
             return
         config["max_length"] = self._max_length
-        self._start_inspect(config, plugin_source)
+        self._start_inspect(config)
 
     def load_tokenizer(self) -> None:
         """Load the tokenizer of the model named in the preview box (background task)."""
@@ -167,10 +139,10 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         self.tokenizer_button.setEnabled(False)
         self._set_busy(True, "Loading tokenizer…")
 
-        def done(tokenizer):
+        def done(loaded_spec):
             if not shiboken6.isValid(self):
                 return
-            self._tokenizer, self._tokenizer_spec = tokenizer, spec
+            self._tokenizer, self._tokenizer_spec = loaded_spec, spec
             self.tokenizer_button.setEnabled(True)
             self.tokenizer_status.setText(f"Tokenizer: {spec} (lengths in tokens)")
             self._set_busy(False)
@@ -185,21 +157,14 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
             self._set_busy(False)
             self.message.emit("error", f"Could not load the tokenizer of {spec}: {text}")
 
-        self._tokenizer_task = run_task(None, _load_tokenizer, spec, on_result=done, on_error=failed)
-
-    def set_tokenizer(self, tokenizer, spec: str = "") -> None:
-        """Use an already loaded tokenizer (e.g. shared by the training pane)."""
-        self._tokenizer, self._tokenizer_spec = tokenizer, spec or None
-        if spec:
-            self.model_edit.setText(spec)
-        self.tokenizer_status.setText(f"Tokenizer: {spec or 'given'} (lengths in tokens)" if tokenizer is not None
-                                      else "No tokenizer: lengths in characters")
-        self._tokenizer_changed()
+        # the tokenizer lives in the app's background process; this pane keeps only its spec
+        self._tokenizer_task = run_task(None, tokenizer_cache.load, spec, on_result=done, on_error=failed,
+                                        in_child=True)
 
     def _tokenizer_changed(self) -> None:
         """Re-read the loaded data with the new tokenizer (token counts, truncation) and re-render the preview."""
         if self._report is not None:
-            self._start_inspect(dict(self._loaded_config, max_length=self._max_length), None, quiet=True)
+            self._start_inspect(dict(self._loaded_config, max_length=self._max_length), quiet=True)
         self._update_preview()
 
     # ---- building the widgets ---------------------------------------------------------------------------
@@ -266,8 +231,9 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
             self._update_preview()  # template and system prompt apply at once
         if self._report is not None and self._loaded_config is not None:
             sid = self._source_id()
-            same_source = sid == self._loaded_source and (
-                sid not in _BUILTIN_SOURCES or all(new[k] == self._loaded_config.get(k) for k in _SOURCE_FIELDS))
+            # a plugin source is recorded as its plugin: spec, so changed options are a changed source too
+            same_source = sid == self._loaded_source and all(new[k] == self._loaded_config.get(k)
+                                                             for k in _SOURCE_FIELDS)
             if same_source:
                 self._schedule_refresh()
             else:
@@ -284,7 +250,7 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         if self._report is None:
             return
         config = dict(self.data_config(), max_length=self._max_length)
-        self._start_inspect(config, None, quiet=True)
+        self._start_inspect(config, quiet=True)
 
     # ---- loading ------------------------------------------------------------------------------------------
 
@@ -298,11 +264,11 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         elif not self._pending:
             self.busy_label.hide()
 
-    def _start_inspect(self, config: dict, plugin_source, quiet: bool = False) -> None:
+    def _start_inspect(self, config: dict, quiet: bool = False) -> None:
         self._generation += 1
         generation = self._generation
         self._pending += 1
-        what = plugin_source[0] if plugin_source else (config.get("dataset") or "data")
+        what = config.get("dataset") or "data"
         self._set_busy(True, f"Reading {Path(what).name if Path(what).is_file() else what}…")
         self.load_button.setEnabled(True)
         source_id = self._source_id()
@@ -316,13 +282,11 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
                 return
             report, used = result
             used.pop("max_length", None)
-            if plugin_source is not None:
-                self._plugin_dataset[plugin_source[0]] = (used["dataset"], used.get("eval_split"))
+            if source_id not in _BUILTIN_SOURCES:
+                self._plugin_heldout[source_id] = report.pairs.eval_from_source
+                self._update_split_note()
             self._loaded_source = source_id
             self._show_report(report, used)
-            if plugin_source is not None:  # the data now has a folder the run config can name
-                self._config = self._read_widgets()
-                self._emit_changed()
             if not quiet:
                 self.message.emit("info", f"Loaded {report.source}: {sum(report.rows_used.values())} usable pairs")
             self.dataLoaded.emit(report)
@@ -337,7 +301,10 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
             self._show_error(text)
             self.loadFailed.emit(text)
 
-        run_task(None, _inspect, config, self._tokenizer, plugin_source, on_result=done, on_error=failed)
+        # with a tokenizer the work runs where the tokenizer lives (the background process); without one it
+        # needs no torch/transformers and runs on a thread here (plugins registered at run time are seen)
+        run_task(None, tokenizer_cache.inspect, config, self._tokenizer, on_result=done, on_error=failed,
+                 in_child=self._tokenizer is not None)
 
     def _show_error(self, text: str, inline_only: bool = False) -> None:
         kept = " The data shown below is still the previous one." if self._report is not None else ""

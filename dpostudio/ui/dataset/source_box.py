@@ -7,8 +7,6 @@ helpers at the top run in background tasks.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import shiboken6
@@ -25,31 +23,6 @@ _FILE_FILTER = "Preference data (*.jsonl *.json *.csv *.parquet *.jsonl.gz *.jso
 
 
 # ---- background work (no Qt in here) -------------------------------------------------------------------------
-
-def _materialize_plugin_source(source_id: str, options: dict) -> tuple[str, bool]:
-    """Load a community dataset source through the plugin manager and keep its rows as JSONL files in the data
-    folder, so the run config can name them (and a run can be repeated). Returns (folder, has_heldout)."""
-    from dpostudio.core.paths import data_dir
-    from dpostudio.plugins.manager import get_manager
-
-    loaded = get_manager().load_dataset(source_id, options)
-    key = hashlib.sha1(json.dumps([source_id, options], sort_keys=True, default=str).encode()).hexdigest()[:10]
-    folder = data_dir() / "datasets" / f"{source_id}-{key}"
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def write(rows, name: str) -> None:
-        with (folder / name).open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(dict(row), ensure_ascii=False, default=str) + "\n")
-
-    write(loaded.train, "train.jsonl")
-    heldout = loaded.heldout is not None and len(loaded.heldout) > 0
-    if heldout:
-        write(loaded.heldout, "test.jsonl")
-    else:
-        (folder / "test.jsonl").unlink(missing_ok=True)
-    return str(folder), heldout
-
 
 def _list_plugin_sources():
     from dpostudio.plugins.manager import get_manager

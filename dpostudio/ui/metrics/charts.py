@@ -16,21 +16,28 @@ from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from dpostudio.core.training.event_types import (
+    EVAL_LOGITS_CHOSEN, EVAL_LOGITS_REJECTED, EVAL_LOGPS_CHOSEN, EVAL_LOGPS_REJECTED, EVAL_LOSS,
+    EVAL_REWARDS_ACCURACIES, EVAL_REWARDS_CHOSEN, EVAL_REWARDS_MARGINS, EVAL_REWARDS_REJECTED, GRAD_NORM,
+    LEARNING_RATE, LOGITS_CHOSEN, LOGITS_REJECTED, LOGPS_CHOSEN, LOGPS_REJECTED, LOSS, REWARDS_ACCURACIES,
+    REWARDS_CHOSEN, REWARDS_MARGINS, REWARDS_REJECTED, is_eval_metric,
+)
+
 REDRAW_HZ = 20
 # (title, [(metric key, legend label, style slot)]) — style slot 0 is the train series, 1 its eval twin, ...
 CHARTS: list[tuple[str, list[tuple[str, str, int]]]] = [
-    ("Loss", [("loss", "loss", 0), ("eval_loss", "eval loss", 1)]),
-    ("Rewards: chosen vs rejected", [("rewards/chosen", "chosen", 0), ("rewards/rejected", "rejected", 2),
-                                     ("eval_rewards/chosen", "eval chosen", 1),
-                                     ("eval_rewards/rejected", "eval rejected", 3)]),
-    ("Reward margin", [("rewards/margins", "margin", 0), ("eval_rewards/margins", "eval margin", 1)]),
-    ("Reward accuracy", [("rewards/accuracies", "accuracy", 0), ("eval_rewards/accuracies", "eval accuracy", 1)]),
-    ("Gradient norm", [("grad_norm", "grad norm", 0)]),
-    ("Learning rate", [("learning_rate", "learning rate", 0)]),
-    ("Log-probabilities", [("logps/chosen", "chosen", 0), ("logps/rejected", "rejected", 2),
-                           ("eval_logps/chosen", "eval chosen", 1), ("eval_logps/rejected", "eval rejected", 3)]),
-    ("Logits (mean)", [("logits/chosen", "chosen", 0), ("logits/rejected", "rejected", 2),
-                       ("eval_logits/chosen", "eval chosen", 1), ("eval_logits/rejected", "eval rejected", 3)]),
+    ("Loss", [(LOSS, "loss", 0), (EVAL_LOSS, "eval loss", 1)]),
+    ("Rewards: chosen vs rejected", [(REWARDS_CHOSEN, "chosen", 0), (REWARDS_REJECTED, "rejected", 2),
+                                     (EVAL_REWARDS_CHOSEN, "eval chosen", 1),
+                                     (EVAL_REWARDS_REJECTED, "eval rejected", 3)]),
+    ("Reward margin", [(REWARDS_MARGINS, "margin", 0), (EVAL_REWARDS_MARGINS, "eval margin", 1)]),
+    ("Reward accuracy", [(REWARDS_ACCURACIES, "accuracy", 0), (EVAL_REWARDS_ACCURACIES, "eval accuracy", 1)]),
+    ("Gradient norm", [(GRAD_NORM, "grad norm", 0)]),
+    ("Learning rate", [(LEARNING_RATE, "learning rate", 0)]),
+    ("Log-probabilities", [(LOGPS_CHOSEN, "chosen", 0), (LOGPS_REJECTED, "rejected", 2),
+                           (EVAL_LOGPS_CHOSEN, "eval chosen", 1), (EVAL_LOGPS_REJECTED, "eval rejected", 3)]),
+    ("Logits (mean)", [(LOGITS_CHOSEN, "chosen", 0), (LOGITS_REJECTED, "rejected", 2),
+                       (EVAL_LOGITS_CHOSEN, "eval chosen", 1), (EVAL_LOGITS_REJECTED, "eval rejected", 3)]),
 ]
 LOG_SCALE_CHARTS = ("Loss", "Gradient norm")
 # Colours per style slot when one run is shown (train, eval, second train series, its eval twin).
@@ -251,7 +258,7 @@ class ChartPanel(QWidget):
             if item is None:
                 item = self._make_item(key)
             x, y = buffer.x(self.x_axis), buffer.y()
-            if self.smoothing and not key[1].startswith("eval_"):
+            if self.smoothing and not is_eval_metric(key[1]):
                 y = ema(y, self.smoothing)
             item.setData(x, y)
         self.dirty.clear()
@@ -290,7 +297,7 @@ class ChartPanel(QWidget):
         pen.setCosmetic(True)
         pen.setStyle(SLOT_STYLES[slot % len(SLOT_STYLES)])
         item.setPen(pen)
-        is_eval = metric.startswith("eval_")
+        is_eval = is_eval_metric(metric)
         item.setSymbol("o" if is_eval else None)
         item.setSymbolSize(5)
         item.setSymbolBrush(QColor(color))

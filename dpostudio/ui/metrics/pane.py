@@ -20,6 +20,9 @@ from PySide6.QtWidgets import (
     QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
+from dpostudio.core.training.event_types import (
+    END_STATES, EVAL, EVAL_LOSS, EVAL_REWARDS_ACCURACIES, INTERRUPTED, LOG, STARTED, is_eval_metric,
+)
 from dpostudio.ui.metrics.charts import ChartPanel
 from dpostudio.ui.tasks import run_task
 
@@ -38,14 +41,22 @@ def load_run_rows() -> list[dict[str, Any]]:
         except Exception:  # a run folder whose config cannot be read is still listed
             config = {}
         final_eval = info.get("final_eval") or {}
+        status = run.status(info)  # not run.json's word: a run whose process died reads "interrupted"
+        resumable = run.resumable(status)
+        message, step = info.get("message", ""), info.get("step")
+        if status == INTERRUPTED:
+            step = next((record["step"] for record in reversed(run.metrics(LOG))), step)  # how far it got
+            message = ("its training process ended without finishing (killed, crashed or the computer restarted); "
+                       + ("Resume continues it from its last checkpoint" if resumable else
+                          "it saved no checkpoint to resume from"))
         rows.append({
-            "id": run.id, "name": info.get("name") or run.id, "status": info.get("status", "unknown"),
+            "id": run.id, "name": info.get("name") or run.id, "status": status, "resumable": resumable,
             "model": config.get("model", info.get("model", "")), "dataset": config.get("dataset", info.get("dataset", "")),
             "beta": config.get("beta"), "learning_rate": config.get("learning_rate"),
             "batch": config.get("per_device_batch_size"), "accum": config.get("gradient_accumulation_steps"),
-            "step": info.get("step"), "max_steps": config.get("max_steps"),
-            "eval_loss": final_eval.get("eval_loss"), "eval_acc": final_eval.get("eval_rewards/accuracies"),
-            "message": info.get("message", ""),
+            "step": step, "max_steps": config.get("max_steps"),
+            "eval_loss": final_eval.get(EVAL_LOSS), "eval_acc": final_eval.get(EVAL_REWARDS_ACCURACIES),
+            "message": message,
         })
     return rows
 
@@ -55,8 +66,8 @@ def load_run_records(run_id: str) -> list[dict[str, Any]]:
     from dpostudio.core.training.runs import get_run
 
     run = get_run(run_id)
-    records = run.metrics("log") + run.metrics("eval")
-    return sorted(records, key=lambda r: (r.get("step", 0), any(k.startswith("eval_") for k in r)))
+    records = run.metrics(LOG) + run.metrics(EVAL)
+    return sorted(records, key=lambda r: (r.get("step", 0), any(is_eval_metric(k) for k in r)))
 
 
 def write_metrics_csv(records: list[dict[str, Any]], path: str | Path) -> int:
@@ -273,7 +284,7 @@ class MetricsPane(QWidget):
         self.event_threads.add(threading.get_ident())
         self.events_received += 1
         kind = event.get("type")
-        if kind == "started":
+        if kind == STARTED:
             self.live_run_id = event.get("run_id")
             self.charts.clear()
             self.charts.add_run(self.live_run_id)
@@ -281,10 +292,10 @@ class MetricsPane(QWidget):
                 self._load(self.live_run_id, None)
             self._select_live = True
             self.refresh_runs()
-        elif kind in ("log", "eval") and self.live_run_id:
+        elif kind in (LOG, EVAL) and self.live_run_id:
             self.charts.add_record(self.live_run_id, {"step": event.get("step"), "epoch": event.get("epoch"),
                                                       **(event.get("metrics") or {})})
-        elif kind in ("finished", "cancelled", "failed"):
+        elif kind in END_STATES:
             self.refresh_runs()
 
     # ---- export -----------------------------------------------------------------------------------

@@ -20,6 +20,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
+from dpostudio.core.training.event_types import (
+    CANCELLED, CHECKPOINT, EVAL, EVAL_LOSS, EVAL_REWARDS_ACCURACIES, FINISHED, LOG, LOSS, RESUMABLE_STATES,
+    REWARDS_ACCURACIES, REWARDS_MARGINS, RUNNING, STAGE, STARTED,
+)
 from dpostudio.core.training.presets import PRESETS, get_preset
 from dpostudio.core.training.run_config import ConfigError, RunConfig
 
@@ -27,6 +31,7 @@ from dpostudio.ui.training.config_form import (
     DATA_FIELDS, FORM_EXCLUDED, GROUP_ORDER, LABELS, ConfigFormMixin, FieldEditor, format_value, parse_value,
 )
 from dpostudio.ui.training.model_picker import MODEL_EMBEDDED, MODEL_FOLDER, MODEL_GGUF, MODEL_HUB, MODEL_STORE, ModelPickerMixin
+from dpostudio.ui.tasks import run_task
 from dpostudio.ui.training.worker import TrainingController
 
 __all__ = [
@@ -52,6 +57,7 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
     runFinished = Signal(object)        # the final event of a run (finished/cancelled/failed) with run_id
     modelChanged = Signal(str)          # the base model spec (the Dataset pane uses its tokenizer)
     maxLengthChanged = Signal(int)      # the DPO max length (the Dataset pane checks truncation with it)
+    resumableChanged = Signal()         # whether Resume is offered (and for which run) changed
 
     def __init__(self, parent: QWidget | None = None, controller: TrainingController | None = None):
         super().__init__(parent)
@@ -62,6 +68,10 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         self.hardware = None
         self.last_run_id: str | None = None
         self.last_status: str | None = None
+        self.last_run_resumable = False     # the session's last run stopped/failed with a checkpoint to resume from
+        self.newest_resumable: str | None = None  # the newest resumable run on disk (found off the GUI thread)
+        self._resumable_task = None
+        self._resumable_again = False
         self.import_task = None
         self._store_models: list[dict] = []
         self._estimate_timer = QTimer(self)
@@ -105,6 +115,7 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         self.refresh_data_summary()
         QTimer.singleShot(0, self.refresh_model_list)
         QTimer.singleShot(0, self.update_memory_estimate)
+        QTimer.singleShot(0, self.refresh_resumable)
 
     # ---- presets and memory estimate --------------------------------------------------------------
     def _build_actions(self) -> None:
@@ -275,18 +286,42 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
             self._update_buttons()
 
     def resumable_run_id(self) -> str | None:
-        """The run Resume continues: the last run of this session if it stopped or failed, else the newest such run."""
-        if self.last_run_id and self.last_status in ("cancelled", "failed"):
+        """The run Resume continues: the last run of this session if it stopped, failed or was interrupted with a
+        checkpoint, else the newest such run on disk (which includes runs whose process was killed before the
+        app was last closed: their status reads "interrupted")."""
+        if self.last_run_id and self.last_run_resumable:
             return self.last_run_id
-        try:
-            from dpostudio.core.training.runs import list_runs
+        return self.newest_resumable
 
-            for run in list_runs()[:20]:
-                if run.info().get("status") in ("cancelled", "failed") and run.latest_checkpoint() is not None:
-                    return run.id
-        except Exception:
-            return None
-        return None
+    def can_resume(self) -> bool:
+        return not self.controller.is_running() and self.resumable_run_id() is not None
+
+    @Slot()
+    def refresh_resumable(self) -> None:
+        """Look for the newest resumable run off the GUI thread; Resume is offered once one is found."""
+        if self._resumable_task is not None and self._resumable_task.is_running():
+            self._resumable_again = True  # what it reads may already be out of date: look once more after it
+            return
+        from dpostudio.core.training.runs import newest_resumable_run
+
+        def found(run) -> None:
+            self._set_newest_resumable(run.id if run is not None else None)
+            if self._resumable_again:
+                self._resumable_again = False
+                self.refresh_resumable()
+
+        self._resumable_task = run_task(self, newest_resumable_run, on_result=found,
+                                        on_error=lambda *_: found(None))
+
+    @Slot(list)
+    def set_runs(self, rows: list) -> None:
+        """The run history changed (rows of the Metrics pane, newest first, each with ``resumable``)."""
+        self._set_newest_resumable(next((row["id"] for row in rows if row.get("resumable")), None))
+
+    def _set_newest_resumable(self, run_id: str | None) -> None:
+        if run_id != self.newest_resumable:
+            self.newest_resumable = run_id
+            self._update_buttons()
 
     @Slot()
     def resume_training(self, run_id: str | None = None) -> bool:
@@ -295,7 +330,7 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
             return False
         run_id = run_id or self.resumable_run_id()
         if not run_id:
-            self.message.emit("warning", "there is no stopped run to resume")
+            self.message.emit("warning", "there is no stopped, failed or interrupted run with a checkpoint to resume")
             return False
         self.last_status = "starting"
         self.progress.setRange(0, 0)
@@ -309,35 +344,36 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
     @Slot(object)
     def _on_event(self, event: dict) -> None:
         kind = event.get("type")
-        if kind == "started":
+        if kind == STARTED:
             self.last_run_id = event.get("run_id")
-            self.last_status = "running"
+            self.last_status = RUNNING
+            self.last_run_resumable = False
             origin = f", resuming from step {event['resumed_from_step']}" if event.get("resumed_from_step") else ""
             self.status.setText(f"Run {event.get('run_id')} on {str(event.get('device', '')).upper()} · "
                                 f"{event.get('precision')} ({event.get('device_reason')}){origin}")
-        elif kind == "stage":
+        elif kind == STAGE:
             if self.progress.maximum() <= 1 or self.progress.value() <= 0:
                 self.progress.setRange(0, 1000)
                 self.progress.setValue(int(1000 * float(event.get("fraction") or 0)))
                 self.progress.setFormat(str(event.get("message", ""))[:60])
-        elif kind == "log":
+        elif kind == LOG:
             step, total = int(event.get("step") or 0), int(event.get("max_steps") or 0)
             if total > 0:
                 self.progress.setRange(0, total)
                 self.progress.setValue(min(step, total))
                 self.progress.setFormat(f"step {step} / {total} · ETA {format_eta(event.get('eta_s'))}")
             metrics = event.get("metrics") or {}
-            if "loss" in metrics:
-                self.status.setText(f"Step {step}: loss {metrics['loss']:.4f}, margin "
-                                    f"{metrics.get('rewards/margins', float('nan')):+.3f}, accuracy "
-                                    f"{metrics.get('rewards/accuracies', float('nan')):.2f}")
-        elif kind == "checkpoint":
+            if LOSS in metrics:
+                self.status.setText(f"Step {step}: loss {metrics[LOSS]:.4f}, margin "
+                                    f"{metrics.get(REWARDS_MARGINS, float('nan')):+.3f}, accuracy "
+                                    f"{metrics.get(REWARDS_ACCURACIES, float('nan')):.2f}")
+        elif kind == CHECKPOINT:
             self.message.emit("info", f"checkpoint saved at step {event.get('step')}")
-        elif kind == "eval":
+        elif kind == EVAL:
             metrics = event.get("metrics") or {}
-            if "eval_loss" in metrics:
-                self.message.emit("info", f"eval @ step {event.get('step')}: loss {metrics['eval_loss']:.4f}, "
-                                          f"accuracy {metrics.get('eval_rewards/accuracies', float('nan')):.2f}")
+            if EVAL_LOSS in metrics:
+                self.message.emit("info", f"eval @ step {event.get('step')}: loss {metrics[EVAL_LOSS]:.4f}, "
+                                          f"accuracy {metrics.get(EVAL_REWARDS_ACCURACIES, float('nan')):.2f}")
 
     @Slot(object)
     def _on_finished(self, final: dict) -> None:
@@ -345,13 +381,14 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         self.last_status = kind
         if final.get("run_id"):
             self.last_run_id = final["run_id"]
+        self.last_run_resumable = kind in RESUMABLE_STATES and self._has_checkpoint(self.last_run_id)
         text = final.get("message") or kind
-        if kind == "finished":
+        if kind == FINISHED:
             self.progress.setRange(0, max(self.progress.maximum(), 1))
             self.progress.setValue(self.progress.maximum())
             self.progress.setFormat(f"finished · {final.get('step', 0)} steps")
             self.message.emit("info", f"training finished: {text}")
-        elif kind == "cancelled":
+        elif kind == CANCELLED:
             self.progress.setRange(0, max(self.progress.maximum(), 1))
             self.progress.setFormat(f"stopped at step {final.get('step', 0)}")
             self.message.emit("warning", f"training stopped: {text}")
@@ -361,10 +398,28 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
             self.message.emit("error", f"training failed: {text}")
         self.status.setText(f"{str(kind).capitalize()}: {text}")
         self._update_buttons()
+        self.refresh_resumable()  # this run may have been the newest resumable one, or become it
         self.runFinished.emit(final)
+
+    @staticmethod
+    def _has_checkpoint(run_id: str | None) -> bool:
+        """Whether the run has a checkpoint to resume from (one folder listing: cheap enough for the GUI thread)."""
+        if not run_id:
+            return False
+        try:
+            from dpostudio.core.training.runs import get_run
+
+            return get_run(run_id).latest_checkpoint() is not None
+        except Exception:
+            return False
 
     def _update_buttons(self) -> None:
         running = self.controller.is_running()
         self.train_button.setEnabled(not running)
         self.stop_button.setEnabled(running and not self.controller.stop_requested())
-        self.resume_button.setEnabled(not running)
+        resume_id = self.resumable_run_id()
+        self.resume_button.setEnabled(not running and resume_id is not None)
+        self.resume_button.setToolTip(
+            f"Continue run {resume_id} from its last checkpoint." if resume_id else
+            "Continue a stopped, failed or interrupted run from its last checkpoint (none yet).")
+        self.resumableChanged.emit()

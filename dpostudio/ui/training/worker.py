@@ -99,7 +99,9 @@ def train_in_child(config: dict | None, resume: str | None, events, cancel) -> N
     """Entry point of the training process: run the engine, put each event on ``events``, then an end marker."""
     from dpostudio.core.training.engine import train
     from dpostudio.core.training.run_config import RunConfig
+    from dpostudio.plugins import connect_core
 
+    connect_core()  # a fresh (spawned) process: plugin: models and datasets resolve through this process's plugins
     _stop_when_parent_dies(cancel)
     try:
         run = train(RunConfig.from_dict(config) if config is not None else None, events.put, cancel, resume=resume)
