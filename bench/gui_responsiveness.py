@@ -124,8 +124,7 @@ def main() -> int:
         "run_wall_s": round(marks.get("end", time.perf_counter()) - marks.get("start", 0), 2),
         "whole_run": {k: round(v, 2) if isinstance(v, float) else v for k, v in stats(gaps_all).items()},
         "stepping_phase": {k: round(v, 2) if isinstance(v, float) else v for k, v in stats(stepping).items()},
-        "chart_points": window.metrics_pane.charts.points_received,
-        "chart_redraws": window.metrics_pane.charts.redraws,
+        "chart_points": sum(b.n for b in window.metrics_pane.charts.buffers.values()),
     }
     # where the long stalls happened: the last engine event delivered before each one
     long_gaps = []

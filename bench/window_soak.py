@@ -90,7 +90,7 @@ def soak(seconds: float, rate: float, compare_seconds: float) -> dict:
     from PySide6.QtTest import QTest
 
     from dpostudio.core.training.run_config import RunConfig
-    from dpostudio.ui import training_worker
+    from dpostudio.ui.training import worker as training_worker
     from dpostudio.ui.app import create_application, install_excepthooks
     from dpostudio.ui.main_window import MainWindow
 
@@ -135,7 +135,7 @@ def soak(seconds: float, rate: float, compare_seconds: float) -> dict:
     def sample(phase: str):
         samples.append({"t": round(time.perf_counter() - t0, 1), "phase": phase, "none_refs": sys.getrefcount(None),
                         "rss_mb": round(proc.memory_info().rss / 2**20, 1), "paints": PaintCounter.paints,
-                        "points": charts.points_received})
+                        "points": sum(b.n for b in charts.buffers.values())})
 
     hover_i = [0]
 

@@ -3,6 +3,7 @@
 
     python3 packaging/bootstrap.py app     # create .venv, install, launch the app
     python3 packaging/bootstrap.py test    # create .venv, install (with test tools), run the whole test suite
+    python3 packaging/bootstrap.py lint    # create .venv, install (with test tools), run ruff and mypy (as CI does)
     python3 packaging/bootstrap.py lock    # write the versions installed in .venv to packaging/constraints.txt
 
 Only the Python standard library is used here. The virtual environment lives in ``.venv`` beside
@@ -127,12 +128,22 @@ def lock() -> int:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["lock"]:
         return lock()
-    if not argv or argv[0] not in ("app", "test"):
+    if not argv or argv[0] not in ("app", "test", "lint"):
         print(__doc__)
         return 2
     action, rest = argv[0], argv[1:]
-    ensure_environment("dev" if action == "test" else "")
+    ensure_environment("" if action == "app" else "dev")
     os.chdir(ROOT)
+    if action == "lint":
+        bin_dir = venv_python().parent
+        checks = [[str(bin_dir / "ruff"), "check", "dpostudio", "plugins"],
+                  [str(bin_dir / "ruff"), "format", "--check", "dpostudio", "plugins"],
+                  [str(bin_dir / "mypy")]]
+        failed = 0
+        for cmd in checks:
+            say("running: " + " ".join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd)))
+            failed |= subprocess.call(cmd)
+        return 1 if failed else 0
     if action == "app":
         cmd = [str(venv_python()), "-m", "dpostudio", *rest]
     else:

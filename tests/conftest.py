@@ -108,7 +108,7 @@ def memory_keyring():
 @pytest.fixture(scope="session")
 def fake_run_template(embedded_model, tmp_path_factory):
     """A finished-looking run (deterministic LoRA weights, no training), made once; copy it with ``fake_run_id``."""
-    from test_export import make_fake_run
+    from fake_runs import make_fake_run
 
     home = tmp_path_factory.mktemp("fake-run-home")
     old = os.environ.get("DPOSTUDIO_HOME")
@@ -129,3 +129,11 @@ def fake_run_id(fake_run_template, dpostudio_home):
 
     shutil.copytree(fake_run_template, dpostudio_home / "runs" / fake_run_template.name)
     return fake_run_template.name
+
+
+@pytest.fixture
+def fake_run(fake_run_id):
+    """A copy of ``fake_run_template`` in this test's own DPO Studio home, as a ``Run``."""
+    from dpostudio.core.training.runs import get_run
+
+    return get_run(fake_run_id)

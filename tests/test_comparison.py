@@ -14,7 +14,7 @@ from dpostudio.core.compare import store as comparison_store
 
 from dpostudio.core.compare import prompt_sets
 from dpostudio.core.compare.comparison import (
-    ComparisonError, GenerationSettings, adapter_path, checkpoints, compare, load_pair, model_inputs,
+    ComparisonError, GenerationSettings, adapter_path, compare, load_pair, model_inputs,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,7 +113,7 @@ def test_adapter_toggle_on_one_copy_of_the_weights(embedded_model):
     from dpostudio.core.compare.prompt_sets import Prompt
 
     run = make_adapter_run(embedded_model)
-    assert checkpoints(run) == [1]
+    assert run.checkpoint_steps() == [1]
     pair = load_pair(run)
     assert load_pair(run) is pair  # loaded once, reused
     inputs = model_inputs(Prompt("What is a monopoly?"), run.config(), pair.tokenizer)

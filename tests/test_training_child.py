@@ -1,4 +1,5 @@
-"""The training child stops (with a checkpoint, at the next step) when the window's process dies."""
+"""A child process (training, comparison) is told to stop (training: with a checkpoint, at the next step) when the
+window's process dies."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ def test_child_is_told_to_stop_when_its_parent_dies(tmp_path):
         from pathlib import Path
 
         def child(cancel):
-            from dpostudio.ui.training.worker import _stop_when_parent_dies
-            _stop_when_parent_dies(cancel)
+            from dpostudio.ui.child_process import stop_when_parent_dies
+            stop_when_parent_dies(cancel)
             if cancel.wait(60):
                 Path({str(marker)!r}).write_text("cancel set")
 

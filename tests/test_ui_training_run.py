@@ -47,6 +47,8 @@ def _tiny(win, steps: int, **extra):
 def test_training_from_the_pane_feeds_the_charts_and_finishes(window, qtbot):
     _tiny(window, 2, name="ui-e2e")
     pane, metrics = window.training_pane, window.metrics_pane
+    event_threads = set()  # where the window receives the worker's events (as the metrics pane does)
+    pane.controller.event.connect(lambda _event: event_threads.add(threading.get_ident()))
     with qtbot.waitSignal(pane.controller.finished, timeout=600_000) as blocker:
         assert pane.start_training()
         assert not window.actions_by_name["train"].isEnabled() and window.actions_by_name["stop"].isEnabled()
@@ -58,7 +60,7 @@ def test_training_from_the_pane_feeds_the_charts_and_finishes(window, qtbot):
     assert (config.max_steps, config.per_device_batch_size, config.max_length, config.eval_ratio) == (2, 2, 128, 0.0)
     assert not run.metrics("eval")
     # events were delivered on the GUI thread, and the charts drew their points
-    assert metrics.event_threads == {threading.main_thread().ident}
+    assert event_threads == {threading.main_thread().ident}
     assert metrics.live_run_id == run.id
     qtbot.waitUntil(lambda: metrics.charts.drawn_points(run.id, "loss") == 2, timeout=5_000)
     steps, losses = metrics.charts.series(run.id, "loss")

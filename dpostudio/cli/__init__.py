@@ -19,7 +19,9 @@ COMMAND_GROUPS = (train, data, plugins, export, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dpostudio", description="DPO Studio: preference fine-tuning, point and click.")
+    parser = argparse.ArgumentParser(
+        prog="dpostudio", description="DPO Studio: preference fine-tuning, point and click."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_parser(sub)

@@ -18,32 +18,66 @@ from dpostudio.core.data.templates import TEMPLATES
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``data`` (with ``data inspect``) to an argparse ``add_subparsers()`` object."""
-    data = subparsers.add_parser("data", help="inspect preference data (format, problems, statistics)",
-                                 description="Work with preference datasets without training.")
+    data = subparsers.add_parser(
+        "data",
+        help="inspect preference data (format, problems, statistics)",
+        description="Work with preference datasets without training.",
+    )
     sub = data.add_subparsers(dest="data_command")
     data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
-    p = sub.add_parser("inspect", help="show format, mapping, counts, problems and length statistics",
-                       description="Load a preference dataset as training would, and describe it. "
-                                   "The source file is never modified.")
-    p.add_argument("source", help="'builtin:demo', a Hugging Face dataset id or folder, or a JSONL/JSON/CSV/Parquet file")
+    p = sub.add_parser(
+        "inspect",
+        help="show format, mapping, counts, problems and length statistics",
+        description="Load a preference dataset as training would, and describe it. The source file is never modified.",
+    )
+    p.add_argument(
+        "source", help="'builtin:demo', a Hugging Face dataset id or folder, or a JSONL/JSON/CSV/Parquet file"
+    )
     p.add_argument("--config", dest="dataset_config", help="dataset configuration (subset) name, e.g. harmless-base")
     p.add_argument("--split", default="train", help="split to read (default: train)")
     p.add_argument("--eval-split", help="split to use as evaluation rows instead of a ratio split, e.g. test")
     p.add_argument("--first-n", type=int, help="read only the first N rows")
-    p.add_argument("--format", dest="data_format", choices=DATA_FORMATS, default=None,
-                   help="force a format instead of detecting it")
-    p.add_argument("--map", action="append", default=[], metavar="PART=COLUMN",
-                   help="use COLUMN for PART (prompt, chosen, rejected or system); repeatable")
-    p.add_argument("--filter", action="append", default=[], metavar="EXPR",
-                   help="keep rows matching EXPR, e.g. 'status != tie'; repeatable")
-    p.add_argument("--drop", default=None, metavar="KINDS",
-                   help=f"comma-separated problem kinds to leave out ({', '.join(PROBLEM_KINDS)}); "
-                        "'' keeps every row that can form a pair")
-    p.add_argument("--model", help="model whose tokenizer measures lengths and renders the preview "
-                                   "(e.g. embedded:smollm2-135m-instruct); without it lengths are in characters")
+    p.add_argument(
+        "--format",
+        dest="data_format",
+        choices=DATA_FORMATS,
+        default=None,
+        help="force a format instead of detecting it",
+    )
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="PART=COLUMN",
+        help="use COLUMN for PART (prompt, chosen, rejected or system); repeatable",
+    )
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="keep rows matching EXPR, e.g. 'status != tie'; repeatable",
+    )
+    p.add_argument(
+        "--drop",
+        default=None,
+        metavar="KINDS",
+        help=f"comma-separated problem kinds to leave out ({', '.join(PROBLEM_KINDS)}); "
+        "'' keeps every row that can form a pair",
+    )
+    p.add_argument(
+        "--model",
+        help="model whose tokenizer measures lengths and renders the preview "
+        "(e.g. embedded:smollm2-135m-instruct); without it lengths are in characters",
+    )
     p.add_argument("--max-length", type=int, default=None, help="max tokens of prompt + answer (default 256)")
-    p.add_argument("--template", dest="prompt_template", choices=TEMPLATES, default=None,
-                   help="prompt template: the model's chat template, Alpaca, or raw text")
+    p.add_argument(
+        "--template",
+        dest="prompt_template",
+        choices=TEMPLATES,
+        default=None,
+        help="prompt template: the model's chat template, Alpaca, or raw text",
+    )
     p.add_argument("--system-prompt", help="system message for the chat template")
     p.add_argument("--eval-ratio", type=float, default=None, help="share of rows held out for evaluation")
     p.add_argument("--seed", dest="split_seed", type=int, default=None, help="seed of the train/eval split")
@@ -61,8 +95,13 @@ def build_config(args):
     from dpostudio.core.training.run_config import RunConfig
 
     base = RunConfig.load(args.run_config) if args.run_config else RunConfig()
-    changes = {"dataset": args.source, "dataset_config": args.dataset_config, "dataset_split": args.split,
-               "eval_split": args.eval_split, "first_n": args.first_n}
+    changes = {
+        "dataset": args.source,
+        "dataset_config": args.dataset_config,
+        "dataset_split": args.split,
+        "eval_split": args.eval_split,
+        "first_n": args.first_n,
+    }
     for key in ("data_format", "max_length", "prompt_template", "system_prompt", "eval_ratio", "split_seed"):
         if getattr(args, key) is not None:
             changes[key] = getattr(args, key)
@@ -88,8 +127,8 @@ def _load_tokenizer(spec: str | None):
 
 
 def cmd_inspect(args) -> int:
-    from dpostudio.core.model_store import ModelError
     from dpostudio.core.data.pipeline import DataError, inspect_data, preview_row
+    from dpostudio.core.model_store import ModelError
     from dpostudio.core.training.run_config import ConfigError
 
     try:
@@ -116,11 +155,20 @@ def cmd_inspect(args) -> int:
         print(line)
     if preview is not None:
         print()
-        print(f"row {preview.row} as the model sees it ({preview.template} template"
-              + (f", {preview.prompt_tokens}+{preview.chosen_tokens}/{preview.rejected_tokens} tokens"
-                 if preview.prompt_tokens is not None else "") + "):")
-        for name, text in (("prompt", preview.prompt_text), ("chosen", preview.chosen_text),
-                           ("rejected", preview.rejected_text)):
+        print(
+            f"row {preview.row} as the model sees it ({preview.template} template"
+            + (
+                f", {preview.prompt_tokens}+{preview.chosen_tokens}/{preview.rejected_tokens} tokens"
+                if preview.prompt_tokens is not None
+                else ""
+            )
+            + "):"
+        )
+        for name, text in (
+            ("prompt", preview.prompt_text),
+            ("chosen", preview.chosen_text),
+            ("rejected", preview.rejected_text),
+        ):
             print(f"--- {name} ---")
             print(text)
     return 0
@@ -130,10 +178,12 @@ def format_report(report, *, max_problems: int = 10) -> list[str]:
     from dpostudio.core.data.stats import format_stats
 
     d = report.detection
-    lines = [f"source: {report.source}",
-             f"format: {d.format} ({'forced' if d.forced else 'detected'}: {d.reason})",
-             "mapping: " + ", ".join(f"{part} <- {col!r}" for part, col in d.mapping.items() if col),
-             "columns: " + ", ".join(report.columns)]
+    lines = [
+        f"source: {report.source}",
+        f"format: {d.format} ({'forced' if d.forced else 'detected'}: {d.reason})",
+        "mapping: " + ", ".join(f"{part} <- {col!r}" for part, col in d.mapping.items() if col),
+        "columns: " + ", ".join(report.columns),
+    ]
     read = ", ".join(f"{k} {v}" for k, v in report.rows_read.items())
     used = ", ".join(f"{k} {v}" for k, v in report.rows_used.items())
     lines.append(f"rows read: {read}; rows used: {used}")

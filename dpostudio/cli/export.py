@@ -18,15 +18,22 @@ DTYPES = ("fp16", "bf16", "fp32")
 
 def add_parser(subparsers) -> None:
     exp = subparsers.add_parser(
-        "export", help="export a run's LoRA adapter, or the merged model, into a folder",
+        "export",
+        help="export a run's LoRA adapter, or the merged model, into a folder",
         description="Write the run's adapter (loads with PeftModel.from_pretrained) or the base model with the "
-                    "adapter merged in (loads with AutoModelForCausalLM.from_pretrained), with tokenizer, chat "
-                    "template and a model card.")
+        "adapter merged in (loads with AutoModelForCausalLM.from_pretrained), with tokenizer, chat "
+        "template and a model card.",
+    )
     exp.add_argument("run", help="run id (or a unique prefix of it, or its folder)")
     kind = exp.add_mutually_exclusive_group(required=True)
     kind.add_argument("--adapter", dest="kind", action="store_const", const="adapter", help="export the LoRA adapter")
-    kind.add_argument("--merged", dest="kind", action="store_const", const="merged",
-                      help="merge the adapter into the base model and export a full model")
+    kind.add_argument(
+        "--merged",
+        dest="kind",
+        action="store_const",
+        const="merged",
+        help="merge the adapter into the base model and export a full model",
+    )
     exp.add_argument("dest", metavar="DIR", help="folder to create (must be new or empty unless --force)")
     exp.add_argument("--checkpoint", type=int, metavar="N", help="export the checkpoint at step N instead of the end")
     exp.add_argument("--dtype", choices=DTYPES, default="fp16", help="precision of a merged model (default fp16)")
@@ -34,9 +41,11 @@ def add_parser(subparsers) -> None:
     exp.set_defaults(func=cmd_export)
 
     push = subparsers.add_parser(
-        "push", help="publish a run's adapter or merged model (or a dataset folder) to the Hugging Face Hub",
+        "push",
+        help="publish a run's adapter or merged model (or a dataset folder) to the Hugging Face Hub",
         description="Create the repository if needed and upload one commit with a generated model card. "
-                    "The token is read from the keyring (Settings) or HF_TOKEN; HF_ENDPOINT selects another Hub.")
+        "The token is read from the keyring (Settings) or HF_TOKEN; HF_ENDPOINT selects another Hub.",
+    )
     push.add_argument("run", nargs="?", help="run id (omit with --dataset)")
     push.add_argument("--repo", required=True, help="repository name: name or owner/name")
     push.add_argument("--merged", action="store_true", help="push the merged model instead of the adapter")
@@ -54,8 +63,14 @@ class _Bar:
     def __init__(self, desc: str):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=100, unit="%", desc=desc, file=sys.stderr, dynamic_ncols=True,
-                        bar_format="{desc:<34.34}{percentage:3.0f}%|{bar}| {elapsed}")
+        self.bar = tqdm(
+            total=100,
+            unit="%",
+            desc=desc,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            bar_format="{desc:<34.34}{percentage:3.0f}%|{bar}| {elapsed}",
+        )
 
     def __call__(self, fraction: float, message: str) -> None:
         self.bar.set_description_str(message[:34], refresh=False)
@@ -78,8 +93,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         run = get_run(args.run)
         bar = _Bar("exporting")
-        result = export_run(run, args.dest, args.kind, checkpoint=args.checkpoint, dtype=args.dtype,
-                            force=args.force, on_progress=bar)
+        result = export_run(
+            run, args.dest, args.kind, checkpoint=args.checkpoint, dtype=args.dtype, force=args.force, on_progress=bar
+        )
     except (ExportError, RunError) as exc:
         if bar:
             bar.close()
@@ -101,11 +117,18 @@ def cmd_push(args: argparse.Namespace) -> int:
     bar = _Bar("publishing")
     try:
         if args.dataset:
-            result = push_dataset(args.dataset, args.repo, private=args.private, message=args.message,
-                                  on_progress=bar)
+            result = push_dataset(args.dataset, args.repo, private=args.private, message=args.message, on_progress=bar)
         else:
-            result = push_run(args.run, args.repo, merged=args.merged, private=args.private, message=args.message,
-                              checkpoint=args.checkpoint, dtype=args.dtype, on_progress=bar)
+            result = push_run(
+                args.run,
+                args.repo,
+                merged=args.merged,
+                private=args.private,
+                message=args.message,
+                checkpoint=args.checkpoint,
+                dtype=args.dtype,
+                on_progress=bar,
+            )
     except (PublishError, RunError) as exc:
         bar.close()
         return _fail(str(exc))

@@ -14,8 +14,11 @@ from dpostudio.plugins.manager import ACTIVE, ENV_DISABLE, ENV_NO_PLUGINS, Plugi
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("plugins", help="list, install, enable or disable plugins",
-                                   description="Manage DPO Studio plugins (dataset sources, model sources, judges).")
+    parser = subparsers.add_parser(
+        "plugins",
+        help="list, install, enable or disable plugins",
+        description="Manage DPO Studio plugins (dataset sources, model sources, judges).",
+    )
     sub = parser.add_subparsers(dest="plugins_command", metavar="{list,info,install,uninstall,enable,disable}")
     parser.set_defaults(func=cmd_list, json=False)
 
@@ -31,8 +34,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("install", help="install a community plugin from PyPI, a .whl file or a project folder")
     p.add_argument("target", help="a PyPI name (e.g. dpostudio-keyword-judge), a .whl file or a project folder")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation (you read the warning)")
-    p.add_argument("--allow-changes", action="store_true",
-                   help="allow the plugin to upgrade or downgrade packages DPO Studio already uses")
+    p.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="allow the plugin to upgrade or downgrade packages DPO Studio already uses",
+    )
     p.add_argument("--no-build-isolation", action="store_true", help="build with the installed setuptools (offline)")
     p.add_argument("--no-index", action="store_true", help="do not contact a package index")
     p.set_defaults(func=cmd_install)
@@ -115,13 +121,18 @@ def cmd_install(args) -> int:
     print(installer.INSTALL_WARNING)
     if not _confirm(f"Install {args.target}?", args.yes):
         return 1
+
     def show(line: str) -> None:
         if line != installer.INSTALL_WARNING:  # already printed above
             print(f"  {line}", flush=True)
 
-    result = installer.install(args.target, on_line=show,
-                               allow_changes=args.allow_changes, build_isolation=not args.no_build_isolation,
-                               index=not args.no_index)
+    result = installer.install(
+        args.target,
+        on_line=show,
+        allow_changes=args.allow_changes,
+        build_isolation=not args.no_build_isolation,
+        index=not args.no_index,
+    )
     print(result.message, file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
 

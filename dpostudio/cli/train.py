@@ -7,11 +7,25 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from dpostudio.core.training.event_types import (
-    CANCELLED, CHECKPOINT, END_STATES, EVAL, EVAL_LOSS, EVAL_REWARDS_ACCURACIES, EVAL_REWARDS_MARGINS, FAILED,
-    FINISHED, LOG, LOSS, REWARDS_ACCURACIES, REWARDS_MARGINS, STAGE, STARTED,
+    CANCELLED,
+    CHECKPOINT,
+    END_STATES,
+    EVAL,
+    EVAL_LOSS,
+    EVAL_REWARDS_ACCURACIES,
+    EVAL_REWARDS_MARGINS,
+    FAILED,
+    FINISHED,
+    LOG,
+    LOSS,
+    REWARDS_ACCURACIES,
+    REWARDS_MARGINS,
+    STAGE,
+    STARTED,
 )
 from dpostudio.core.training.run_config import RunConfig, parse_override
 
@@ -24,8 +38,13 @@ def add_parser(subparsers) -> None:
     train = subparsers.add_parser("train", help="train a LoRA adapter with DPO (headless)")
     train.add_argument("--config", metavar="FILE", help="run configuration (.toml or .yaml)")
     train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
-    train.add_argument("--set", metavar="FIELD=VALUE", action="append", default=[],
-                       help="override any configuration field, e.g. --set beta=0.2 (repeatable)")
+    train.add_argument(
+        "--set",
+        metavar="FIELD=VALUE",
+        action="append",
+        default=[],
+        help="override any configuration field, e.g. --set beta=0.2 (repeatable)",
+    )
     for spec in RunConfig.field_specs():
         flag = "--" + spec.name.replace("_", "-")
         train.add_argument(flag, dest=f"opt_{spec.name}", metavar="VALUE", help=spec.metadata["help"])
@@ -66,7 +85,7 @@ class TrainingDisplay:
         self.bar = None
         self.last_stage = ""
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, event: Mapping[str, Any]) -> None:
         kind = event["type"]
         if kind == STAGE:
             category = event["message"].split(":")[0]
@@ -75,18 +94,26 @@ class TrainingDisplay:
                 print(f"… {event['message']}", file=self.stream)
         elif kind == STARTED:
             origin = f" (resuming from step {event['resumed_from_step']})" if event.get("resumed_from_step") else ""
-            print(f"Run {event['run_id']} on {event['device'].upper()} · {event['precision']} "
-                  f"({event['device_reason']}){origin}\n  folder: {event['run_dir']}", file=self.stream)
+            print(
+                f"Run {event['run_id']} on {event['device'].upper()} · {event['precision']} "
+                f"({event['device_reason']}){origin}\n  folder: {event['run_dir']}",
+                file=self.stream,
+            )
         elif kind == LOG:
             m = event["metrics"]
-            self._bar(event, f"loss {m.get(LOSS, NAN):.4f} · "
-                             f"margin {m.get(REWARDS_MARGINS, NAN):+.3f} · "
-                             f"acc {m.get(REWARDS_ACCURACIES, NAN):.2f}")
+            self._bar(
+                event,
+                f"loss {m.get(LOSS, NAN):.4f} · "
+                f"margin {m.get(REWARDS_MARGINS, NAN):+.3f} · "
+                f"acc {m.get(REWARDS_ACCURACIES, NAN):.2f}",
+            )
         elif kind == EVAL:
             m = event["metrics"]
-            self._write(f"  eval @ step {event['step']}: loss {m.get(EVAL_LOSS, NAN):.4f} · "
-                        f"margin {m.get(EVAL_REWARDS_MARGINS, NAN):+.3f} · "
-                        f"acc {m.get(EVAL_REWARDS_ACCURACIES, NAN):.2f}")
+            self._write(
+                f"  eval @ step {event['step']}: loss {m.get(EVAL_LOSS, NAN):.4f} · "
+                f"margin {m.get(EVAL_REWARDS_MARGINS, NAN):+.3f} · "
+                f"acc {m.get(EVAL_REWARDS_ACCURACIES, NAN):.2f}"
+            )
         elif kind == CHECKPOINT:
             self._write(f"  checkpoint saved at step {event['step']}")
         elif kind in END_STATES:
@@ -94,12 +121,18 @@ class TrainingDisplay:
                 self.bar.close()
             print(f"{END_LABELS[kind]}: {event['message']}", file=self.stream)
 
-    def _bar(self, event: dict[str, Any], postfix: str) -> None:
+    def _bar(self, event: Mapping[str, Any], postfix: str) -> None:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=event["max_steps"], initial=max(event["step"] - 1, 0), unit="step",
-                            file=self.stream, dynamic_ncols=True, desc="training")
+            self.bar = tqdm(
+                total=event["max_steps"],
+                initial=max(event["step"] - 1, 0),
+                unit="step",
+                file=self.stream,
+                dynamic_ncols=True,
+                desc="training",
+            )
         self.bar.set_postfix_str(postfix, refresh=False)
         self.bar.update(event["step"] - self.bar.n)
 
@@ -125,7 +158,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if on_main_thread else None
     try:
         run = train(config, TrainingDisplay(), cancel, resume=args.resume)
     except KeyboardInterrupt:
@@ -152,9 +186,11 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     for run in runs:
         info = run.info()
         last = (run.metrics(LOG) or [{}])[-1]
-        print(f"{run.id:<28} {run.status(info):<11} {last.get('step', 0):>5} {_fmt(last.get(LOSS)):>8} "
-              f"{_fmt(last.get(REWARDS_MARGINS), '+.3f'):>8} {_fmt(last.get(REWARDS_ACCURACIES), '.2f'):>5}  "
-              f"{info.get('model', '')}")
+        print(
+            f"{run.id:<28} {run.status(info):<11} {last.get('step', 0):>5} {_fmt(last.get(LOSS)):>8} "
+            f"{_fmt(last.get(REWARDS_MARGINS), '+.3f'):>8} {_fmt(last.get(REWARDS_ACCURACIES), '.2f'):>5}  "
+            f"{info.get('model', '')}"
+        )
     return 0
 
 
@@ -187,6 +223,7 @@ def cmd_import_gguf(args: argparse.Namespace) -> int:
     from dpostudio.core.model_store import import_gguf
 
     with tqdm(total=100, unit="%", desc="importing", file=sys.stderr) as bar:
+
         def progress(fraction: float, message: str) -> None:
             bar.set_description(message[:40])
             bar.update(round(fraction * 100) - bar.n)
@@ -194,4 +231,3 @@ def cmd_import_gguf(args: argparse.Namespace) -> int:
         folder = import_gguf(args.file, name=args.name, on_progress=progress, force=args.force)
     print(f"Imported into {folder}")
     return 0
-

@@ -13,18 +13,17 @@ tokenizer and chat template. Later loads read that folder, which takes well unde
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 import json
 import os
 import re
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from dpostudio.core.errors import UserError
 from dpostudio.core.paths import models_dir
 
 ProgressFn = Callable[[float, str], None]  # (fraction 0..1, what is happening)
@@ -107,7 +106,7 @@ def _resolve_through_plugin(spec: str, on_progress: ProgressFn | None) -> Resolv
 
     from dpostudio.core.plugin_access import PluginCallError, plugins
 
-    source_id, _, query = spec[len(PLUGIN_PREFIX):].partition("?")
+    source_id, _, query = spec[len(PLUGIN_PREFIX) :].partition("?")
     if not source_id:
         raise ModelError(f"{spec}: name the plugin's model source after 'plugin:'")
     try:
@@ -148,8 +147,9 @@ def gguf_architecture(path: Path) -> str:
         raise ModelError(f"{path.name} is not a readable GGUF file: {exc}") from exc
 
 
-def import_gguf(path: str | Path, name: str | None = None, on_progress: ProgressFn | None = None,
-                force: bool = False) -> Path:
+def import_gguf(
+    path: str | Path, name: str | None = None, on_progress: ProgressFn | None = None, force: bool = False
+) -> Path:
     """Convert a GGUF file into a safetensors model folder in the store (once) and return the folder.
 
     Re-importing the same unchanged file returns the existing folder at once. The conversion writes
@@ -184,10 +184,19 @@ def import_gguf(path: str | Path, name: str | None = None, on_progress: Progress
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         _convert(path, tmp, progress)
-        (tmp / STORE_MARKER).write_text(json.dumps({
-            "name": target.name, "source_path": str(path), "source_size": stat.st_size,
-            "architecture": arch, "imported_at": time.time(),
-        }, indent=2), encoding="utf-8")
+        (tmp / STORE_MARKER).write_text(
+            json.dumps(
+                {
+                    "name": target.name,
+                    "source_path": str(path),
+                    "source_size": stat.st_size,
+                    "architecture": arch,
+                    "imported_at": time.time(),
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
@@ -234,7 +243,9 @@ def _convert(path: Path, out: Path, progress: ProgressFn) -> None:
         original = gguf_utils.tqdm
         gguf_utils.tqdm = _Progress
         try:
-            gguf_model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+            gguf_model = AutoModelForCausalLM.from_pretrained(
+                str(path.parent), gguf_file=path.name, dtype=torch.float32
+            )
         finally:
             gguf_utils.tqdm = original
 
@@ -247,7 +258,9 @@ def _convert(path: Path, out: Path, progress: ProgressFn) -> None:
     missing, unexpected = model.load_state_dict(gguf_model.state_dict(), strict=False)
     missing = [k for k in missing if not k.endswith("lm_head.weight") or not config.tie_word_embeddings]
     if missing or unexpected:
-        raise ModelError(f"the GGUF weights do not fit the model ({len(missing)} missing, {len(unexpected)} unexpected)")
+        raise ModelError(
+            f"the GGUF weights do not fit the model ({len(missing)} missing, {len(unexpected)} unexpected)"
+        )
     del gguf_model
     progress(0.9, "writing safetensors")
     out.mkdir(parents=True)
@@ -274,7 +287,7 @@ def load_model(resolved: ResolvedModel, dtype=None, trust_remote_code: bool = Fa
         return AutoModelForCausalLM.from_pretrained(resolved.location, dtype=dtype, trust_remote_code=trust_remote_code)
     except OSError as exc:
         text = str(exc)
-        if resolved.kind == "hub" and ("offline" in text.lower() or "connect" in text.lower() or "couldn't" in text.lower()):
+        if resolved.kind == "hub" and any(word in text.lower() for word in ("offline", "connect", "couldn't")):
             raise ModelError(
                 f"cannot download {resolved.location} from the Hugging Face Hub (no connection, or the id is wrong); "
                 "use a local folder or a .gguf file, or try again online"

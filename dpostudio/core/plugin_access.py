@@ -11,13 +11,16 @@ Code that runs without a provider still works for everything but plugins; a ``pl
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from dpostudio.core.errors import UserError
 
 ProgressFn = Callable[[float, str], None]  # (fraction 0..1, what is happening)
-NOT_PROVIDED = ("plugin sources are not available in this process (the program that runs DPO Studio's core did not "
-                "connect the plugin host: call dpostudio.plugins.connect_core() first)")
+NOT_PROVIDED = (
+    "plugin sources are not available in this process (the program that runs DPO Studio's core did not "
+    "connect the plugin host: call dpostudio.plugins.connect_core() first)"
+)
 
 
 class PluginCallError(UserError, RuntimeError):
@@ -33,6 +36,7 @@ class PluginCallError(UserError, RuntimeError):
 
 
 # --- the shapes the core reads from plugin results (the plugin API's dataclasses have these attributes) --------
+
 
 class ResolvedSource(Protocol):
     """A model from a model source (``dpostudio.core.model_store.ResolvedModel``)."""
@@ -93,16 +97,25 @@ class PluginAccess(Protocol):
     Each call raises ``PluginCallError`` (in words) when the plugin cannot deliver.
     """
 
-    def resolve_model(self, source_id: str, options: dict | None = None, on_progress: ProgressFn | None = None
-                      ) -> ResolvedSource: ...
+    def resolve_model(
+        self, source_id: str, options: dict | None = None, on_progress: ProgressFn | None = None
+    ) -> ResolvedSource: ...
 
     def load_dataset(self, source_id: str, options: dict | None = None) -> LoadedRows: ...
 
     def judges(self) -> Sequence[JudgeDescription]: ...
 
-    def judge_pair(self, judge_id: str, prompt: str, answer_a: str, answer_b: str,
-                   criteria: Iterable[str] | None = None, options: dict | None = None, *,
-                   timeout: float | None = None) -> PairVerdict: ...
+    def judge_pair(
+        self,
+        judge_id: str,
+        prompt: str,
+        answer_a: str,
+        answer_b: str,
+        criteria: Iterable[str] | None = None,
+        options: dict | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> PairVerdict: ...
 
 
 # --- handing the access over ------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ The settings file stores only whether a token is remembered. On a machine withou
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 import os
+
+from dpostudio.core.errors import UserError
 
 SERVICE = "dpostudio"
 KNOWN = {

@@ -7,12 +7,12 @@ go here (they live in the OS keyring); store only flags such as "remember token"
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 import os
 import threading
 from pathlib import Path
 from typing import Any
+
+from dpostudio.core.errors import UserError
 
 try:
     import tomllib

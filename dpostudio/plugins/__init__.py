@@ -57,7 +57,21 @@ def connect_core() -> None:
 
 
 __all__ = [
-    "API_ATTRIBUTE", "DEFAULT_CRITERIA", "DatasetSource", "HOOK_API_VERSION", "JudgeInfo", "LoadedDataset",
-    "ModelEntry", "ModelSource", "PluginError", "ResolvedModel", "ScoreCard", "ShapeError", "SourceOption",
-    "SUPPORTED_HOOK_API_VERSIONS", "Verdict", "connect_core", "hookimpl",
+    "API_ATTRIBUTE",
+    "DEFAULT_CRITERIA",
+    "DatasetSource",
+    "HOOK_API_VERSION",
+    "JudgeInfo",
+    "LoadedDataset",
+    "ModelEntry",
+    "ModelSource",
+    "PluginError",
+    "ResolvedModel",
+    "ScoreCard",
+    "ShapeError",
+    "SourceOption",
+    "SUPPORTED_HOOK_API_VERSIONS",
+    "Verdict",
+    "connect_core",
+    "hookimpl",
 ]

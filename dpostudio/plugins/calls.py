@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from dpostudio.core.errors import UserError
 from dpostudio.core.plugin_access import PluginCallError
 from dpostudio.plugins import PluginError
 from dpostudio.plugins.discovery import ACTIVE, PluginRegistry, _one_line
-from dpostudio.plugins.types import ShapeError
 from dpostudio.plugins.shapes import check_list
+from dpostudio.plugins.types import ShapeError
 
 ENV_TIMEOUT = "DPOSTUDIO_PLUGIN_TIMEOUT"
 DEFAULT_LIST_TIMEOUT = 10.0
@@ -28,8 +29,15 @@ USER_ERRORS = (PluginError, UserError)  # raised by a hook: shown as is, the plu
 class HookCallError(PluginCallError):
     """A hook could not deliver: unknown id, a user-fixable problem, a timeout or a failed plugin."""
 
-    def __init__(self, message: str, plugin: str | None = None, hook: str | None = None, *,
-                 user_error: bool = False, timed_out: bool = False):
+    def __init__(
+        self,
+        message: str,
+        plugin: str | None = None,
+        hook: str | None = None,
+        *,
+        user_error: bool = False,
+        timed_out: bool = False,
+    ):
         super().__init__(message, timed_out=timed_out)
         self.plugin = plugin
         self.hook = hook
@@ -85,16 +93,23 @@ class HookCaller(PluginRegistry):
         ``tryfirst`` ones go first, ``trylast`` ones last."""
         caller = getattr(self._pm.hook, hook)
         ordered = caller.get_hookimpls()  # pluggy keeps registration order, trylast at the front, tryfirst at the end
-        ordered = ([i for i in ordered if i.tryfirst] + [i for i in ordered if not i.tryfirst and not i.trylast]
-                   + [i for i in ordered if i.trylast])
-        impls = [i for i in ordered
-                 if self._infos.get(i.plugin_name) is not None and self._infos[i.plugin_name].status == ACTIVE]
+        ordered = (
+            [i for i in ordered if i.tryfirst]
+            + [i for i in ordered if not i.tryfirst and not i.trylast]
+            + [i for i in ordered if i.trylast]
+        )
+        impls = [
+            i
+            for i in ordered
+            if self._infos.get(i.plugin_name) is not None and self._infos[i.plugin_name].status == ACTIVE
+        ]
         if plugin is not None:
             impls = [i for i in impls if i.plugin_name == plugin]
         return impls
 
-    def _call_one(self, impl, hook: str, kwargs: dict, timeout: float | None, check: Callable[[Any], Any],
-                  *, listing: bool) -> Any:
+    def _call_one(
+        self, impl, hook: str, kwargs: dict, timeout: float | None, check: Callable[[Any], Any], *, listing: bool
+    ) -> Any:
         """Call one plugin's implementation; returns the checked result, or raises HookCallError."""
         name = impl.plugin_name
         info = self._infos[name]
@@ -106,9 +121,10 @@ class HookCaller(PluginRegistry):
             self._trace(f"{hook} -> {name}: TIMEOUT after {timeout:g} s")
             if listing:
                 self._fail(info, message)
-                raise HookCallError(f"plugin {name} {message}", name, hook, timed_out=True)
-            raise HookCallError(f"{name}: {message} (the work may still be running in the background)",
-                                name, hook, timed_out=True)
+                raise HookCallError(f"plugin {name} {message}", name, hook, timed_out=True) from None
+            raise HookCallError(
+                f"{name}: {message} (the work may still be running in the background)", name, hook, timed_out=True
+            ) from None
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
@@ -138,12 +154,13 @@ class HookCaller(PluginRegistry):
             self._owners.pop(key, None)
         for impl in self._active_impls(hook):
             try:
-                items = self._call_one(impl, hook, {}, self.list_timeout,
-                                       lambda v: check_list(v, cls, hook), listing=True)
+                items = self._call_one(
+                    impl, hook, {}, self.list_timeout, lambda v: check_list(v, cls, hook), listing=True
+                )
             except HookCallError:
                 continue  # the plugin is marked failed; the others keep working
             for item in items:
-                key = getattr(item, "id", None) or getattr(item, "spec")
+                key = getattr(item, "id", None) or item.spec
                 if key in seen:
                     message = f"{hook}: {key!r} is already provided by plugin {seen[key]}; ignored"
                     if message not in self._infos[impl.plugin_name].warnings:
@@ -157,15 +174,17 @@ class HookCaller(PluginRegistry):
     def _owner(self, hook: str, key: str, what: str, lister: Callable[[], Iterable]) -> str:
         owner = self._owners.get((hook, key))
         if owner is None or self._infos.get(owner, None) is None or self._infos[owner].status != ACTIVE:
-            known = [getattr(i, "id") for i in lister()]
+            known = [i.id for i in lister()]
             owner = self._owners.get((hook, key))
             if owner is None:
-                raise HookCallError(f"unknown {what} {key!r}; available: {', '.join(known) or 'none'}", hook=hook,
-                                    user_error=True)
+                raise HookCallError(
+                    f"unknown {what} {key!r}; available: {', '.join(known) or 'none'}", hook=hook, user_error=True
+                )
         return owner
 
-    def _first(self, hook: str, owner: str, kwargs: dict, timeout: float | None, check: Callable[[Any], Any],
-               what: str) -> Any:
+    def _first(
+        self, hook: str, owner: str, kwargs: dict, timeout: float | None, check: Callable[[Any], Any], what: str
+    ) -> Any:
         impls = self._active_impls(hook, owner)
         if not impls:
             raise HookCallError(f"plugin {owner} lists {what} but does not implement {hook}", owner, hook)

@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import pluggy
 
@@ -86,8 +87,13 @@ class PluginRegistry:
     ``community``: load non-built-in plugins (default: unless ``DPOSTUDIO_NO_PLUGINS=1``).
     """
 
-    def __init__(self, *, entry_points: Iterable | None = None, disabled: Iterable[str] | None = None,
-                 community: bool | None = None):
+    def __init__(
+        self,
+        *,
+        entry_points: Iterable | None = None,
+        disabled: Iterable[str] | None = None,
+        community: bool | None = None,
+    ):
         self._entry_points = entry_points
         self._disabled_override = list(disabled) if disabled is not None else None
         self._community = community
@@ -170,13 +176,18 @@ class PluginRegistry:
     def _load_entry_point(self, ep, disabled: dict[str, str]) -> PluginInfo:
         dist_name, version = self._dist_of(ep)
         source = self._source_of(ep)
-        info = PluginInfo(name=ep.name, module=getattr(ep, "value", ""), distribution=dist_name, version=version,
-                          source=source)
+        info = PluginInfo(
+            name=ep.name, module=getattr(ep, "value", ""), distribution=dist_name, version=version, source=source
+        )
         if ep.name in self._infos:
             other = self._infos[ep.name]
-            info.status, info.error = FAILED, (
-                f"the name {ep.name!r} is already used by {other.module} ({other.distribution or 'unknown package'}); "
-                "plugin names must be unique")
+            info.status, info.error = (
+                FAILED,
+                (
+                    f"the name {ep.name!r} is already used by {other.module} "
+                    f"({other.distribution or 'unknown package'}); plugin names must be unique"
+                ),
+            )
             self._infos[f"{ep.name} ({dist_name or ep.value})"] = info
             return info
         self._infos[ep.name] = info
@@ -203,8 +214,13 @@ class PluginRegistry:
             self.load()
             if name in self._infos:
                 raise ValueError(f"a plugin named {name!r} is already registered")
-            info = PluginInfo(name=name, module=module or getattr(plugin, "__name__", type(plugin).__name__),
-                              distribution=None, version=None, source=source)
+            info = PluginInfo(
+                name=name,
+                module=module or getattr(plugin, "__name__", type(plugin).__name__),
+                distribution=None,
+                version=None,
+                source=source,
+            )
             self._infos[name] = info
             return self._register(info, plugin)
 
@@ -212,11 +228,19 @@ class PluginRegistry:
         api = getattr(plugin, API_ATTRIBUTE, None)
         info.api_version = api
         if api is None:
-            return self._fail(info, f"does not say which hook API it targets: add  {API_ATTRIBUTE} = {HOOK_API_VERSION}  "
-                                    f"to the plugin module (this DPO Studio provides hook API {HOOK_API_VERSION})")
+            return self._fail(
+                info,
+                "does not say which hook API it targets: "
+                f"add  {API_ATTRIBUTE} = {HOOK_API_VERSION}  "
+                f"to the plugin module (this DPO Studio provides hook API {HOOK_API_VERSION})",
+            )
         if api not in SUPPORTED_HOOK_API_VERSIONS:
-            return self._fail(info, f"targets hook API version {api!r}, but this DPO Studio provides version "
-                                    f"{HOOK_API_VERSION}; install a version of the plugin made for it, or update DPO Studio")
+            return self._fail(
+                info,
+                f"targets hook API version {api!r}, but this DPO Studio provides version "
+                f"{HOOK_API_VERSION}; install a version of the plugin made for it, "
+                "or update DPO Studio",
+            )
         try:
             self._pm.register(plugin, name=info.name)
         except Exception as exc:  # pluggy.PluginValidationError: argument names that no hook spec has, etc.
@@ -226,10 +250,17 @@ class PluginRegistry:
         unknown = sorted(c.name for c in callers if not c.has_spec())
         if unknown:
             self._unregister(info.name)
-            return self._fail(info, f"implements unknown hook(s) {', '.join(unknown)} (not in hook API "
-                                    f"{HOOK_API_VERSION}; known hooks: {', '.join(HOOK_NAMES)})")
-        wrappers = sorted(c.name for c in callers for i in c.get_hookimpls()
-                          if i.plugin_name == info.name and (i.hookwrapper or getattr(i, "wrapper", False)))
+            return self._fail(
+                info,
+                f"implements unknown hook(s) {', '.join(unknown)} (not in hook API "
+                f"{HOOK_API_VERSION}; known hooks: {', '.join(HOOK_NAMES)})",
+            )
+        wrappers = sorted(
+            c.name
+            for c in callers
+            for i in c.get_hookimpls()
+            if i.plugin_name == info.name and (i.hookwrapper or getattr(i, "wrapper", False))
+        )
         if wrappers:
             self._unregister(info.name)
             return self._fail(info, f"uses hook wrappers ({', '.join(wrappers)}), which DPO Studio does not support")

@@ -29,6 +29,7 @@ hookspec = pluggy.HookspecMarker("dpostudio")
 
 # --- dataset sources -------------------------------------------------------------------------------------
 
+
 @hookspec
 def dpostudio_dataset_sources():
     """List the dataset sources this plugin provides.
@@ -51,6 +52,7 @@ def dpostudio_load_dataset(source_id, options):
 
 
 # --- model sources ---------------------------------------------------------------------------------------
+
 
 @hookspec
 def dpostudio_model_sources():
@@ -84,6 +86,7 @@ def dpostudio_resolve_model(source_id, options, on_progress):
 
 
 # --- judges ----------------------------------------------------------------------------------------------
+
 
 @hookspec
 def dpostudio_judges():

@@ -19,18 +19,17 @@ Plugins run with the user's rights (``INSTALL_WARNING``); a restart activates a 
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
+from dpostudio.core.errors import UserError
 from dpostudio.plugins.manager import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP
 
 INSTALL_WARNING = (
@@ -50,9 +49,9 @@ _SNAPSHOT = (
     "    if not name: continue\n"
     "    key = name.lower().replace('_', '-').replace('.', '-')\n"
     "    if key in out: continue\n"
-    "    eps = [e.name for e in d.entry_points if e.group == %r]\n"
+    f"    eps = [e.name for e in d.entry_points if e.group == {ENTRY_POINT_GROUP!r}]\n"
     "    out[key] = {'name': name, 'version': d.version, 'plugins': eps}\n"
-    "print(json.dumps(out))\n" % ENTRY_POINT_GROUP
+    "print(json.dumps(out))\n"
 )
 
 
@@ -88,8 +87,9 @@ def snapshot(python: str = sys.executable) -> dict[str, dict]:
 
 def _run_pip(python: str, args: list[str], on_line: LineFn, log: list[str]) -> int:
     cmd = [python, "-m", "pip", *args]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1",
-               PIP_PROGRESS_BAR="off")
+    env = dict(
+        os.environ, PYTHONUNBUFFERED="1", PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_PROGRESS_BAR="off"
+    )
     on_line("$ " + " ".join(["pip", *args]))
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
@@ -134,8 +134,16 @@ def classify_target(target: str) -> tuple[str, str]:
     return "name", target
 
 
-def install(target: str, *, python: str = sys.executable, on_line: LineFn | None = None, allow_changes: bool = False,
-            build_isolation: bool = True, index: bool = True, extra_args: list[str] | None = None) -> InstallResult:
+def install(
+    target: str,
+    *,
+    python: str = sys.executable,
+    on_line: LineFn | None = None,
+    allow_changes: bool = False,
+    build_isolation: bool = True,
+    index: bool = True,
+    extra_args: list[str] | None = None,
+) -> InstallResult:
     """Install a plugin from a PyPI name, a local wheel or a local project folder (see the module doc).
 
     ``on_line`` receives every progress line (pip's output included) as it comes. ``index=False`` installs
@@ -161,19 +169,29 @@ def install(target: str, *, python: str = sys.executable, on_line: LineFn | None
             emit(f"Checking {target} (resolving and building, nothing is installed yet)...")
             rc = _run_pip(python, ["install", "--dry-run", "--report", str(report_file), *args, spec], emit, log)
             if rc != 0 or not report_file.is_file():
-                return InstallResult(False, f"Not installed: pip could not prepare {target}: {_why(log)}. "
-                                            "Nothing was changed.", log=log)
+                return InstallResult(
+                    False, f"Not installed: pip could not prepare {target}: {_why(log)}. Nothing was changed.", log=log
+                )
             report = json.loads(report_file.read_text(encoding="utf-8"))
         planned = [(item["metadata"]["name"], item["metadata"]["version"]) for item in report.get("install", [])]
-        changes = [f"{before[_key(n)]['name']} {before[_key(n)]['version']} -> {v}" for n, v in planned
-                   if _key(n) in before and before[_key(n)]["version"] != v]
+        changes = [
+            f"{before[_key(n)]['name']} {before[_key(n)]['version']} -> {v}"
+            for n, v in planned
+            if _key(n) in before and before[_key(n)]["version"] != v
+        ]
         if any(_key(n) == BUILTIN_DISTRIBUTION for n, _ in planned):
-            return InstallResult(False, f"Not installed: {target} would reinstall DPO Studio itself. Nothing was changed.",
-                                 log=log)
+            return InstallResult(
+                False, f"Not installed: {target} would reinstall DPO Studio itself. Nothing was changed.", log=log
+            )
         if changes and not allow_changes:
-            return InstallResult(False, "Not installed: it would change packages DPO Studio already uses ("
-                                        + "; ".join(changes) + "). Nothing was changed. Install a version of the "
-                                        "plugin that fits, or allow changes if you know they are safe.", log=log)
+            return InstallResult(
+                False,
+                "Not installed: it would change packages DPO Studio already uses ("
+                + "; ".join(changes)
+                + "). Nothing was changed. Install a version of the "
+                "plugin that fits, or allow changes if you know they are safe.",
+                log=log,
+            )
         if not planned:
             return InstallResult(True, f"{target} is already installed; nothing to do.", log=log)
         emit("Installing " + ", ".join(f"{n} {v}" for n, v in planned) + "...")
@@ -192,15 +210,25 @@ def install(target: str, *, python: str = sys.executable, on_line: LineFn | None
         if added_keys:
             _run_pip(python, ["uninstall", "-y", *[after[k]["name"] for k in added_keys]], emit, log)
         final = snapshot(python)
-        leftovers = [f"{final[k]['name']} {final[k]['version']}" for k in final
-                     if k not in before or final[k]["version"] != before[k]["version"]]
+        leftovers = [
+            f"{final[k]['name']} {final[k]['version']}"
+            for k in final
+            if k not in before or final[k]["version"] != before[k]["version"]
+        ]
         missing = [f"{before[k]['name']} {before[k]['version']}" for k in before if k not in final]
         if leftovers or missing:
-            return InstallResult(False, f"Install failed: {reason}. The environment could not be fully restored: "
-                                        f"still changed: {', '.join(leftovers + missing)}; reinstall those versions "
-                                        "by hand.", log=log)
-        return InstallResult(False, f"Install failed: {reason}. Everything it added was removed again; "
-                                    "the environment is as it was.", log=log)
+            return InstallResult(
+                False,
+                f"Install failed: {reason}. The environment could not be fully restored: "
+                f"still changed: {', '.join(leftovers + missing)}; reinstall those versions "
+                "by hand.",
+                log=log,
+            )
+        return InstallResult(
+            False,
+            f"Install failed: {reason}. Everything it added was removed again; the environment is as it was.",
+            log=log,
+        )
     plugins = sorted({p for k in added_keys for p in after[k]["plugins"]})
     main_key = next((_key(n) for n, _ in planned if _key(n) in after), None)
     if not plugins and main_key is not None:
@@ -212,8 +240,10 @@ def install(target: str, *, python: str = sys.executable, on_line: LineFn | None
     if plugins:
         message += f" Plugins: {', '.join(plugins)}. {RESTART_NOTE}"
     else:
-        message += (" It declares no DPO Studio plugin (no entry point in the 'dpostudio' group), so it adds "
-                    "nothing to the app; uninstall it if that was not meant.")
+        message += (
+            " It declares no DPO Studio plugin (no entry point in the 'dpostudio' group), so it adds "
+            "nothing to the app; uninstall it if that was not meant."
+        )
     return InstallResult(True, message, added=added, plugins=plugins, log=log)
 
 
@@ -238,14 +268,23 @@ def uninstall(name: str, *, python: str = sys.executable, on_line: LineFn | None
     if _key(entry["name"]) == BUILTIN_DISTRIBUTION:
         return InstallResult(False, f"{name} is built into DPO Studio and cannot be uninstalled; disable it instead.")
     if not entry["plugins"]:
-        return InstallResult(False, f"Not uninstalled: {entry['name']} is not a DPO Studio plugin package "
-                                    "(it declares no 'dpostudio' entry point).")
+        return InstallResult(
+            False,
+            f"Not uninstalled: {entry['name']} is not a DPO Studio plugin package "
+            "(it declares no 'dpostudio' entry point).",
+        )
     try:
         rc = _run_pip(python, ["uninstall", "-y", entry["name"]], emit, log)
     except InstallError as exc:
         return InstallResult(False, f"Not uninstalled: {exc}", log=log)
     if rc != 0:
         return InstallResult(False, f"Not uninstalled: {_why(log)}", log=log)
-    return InstallResult(True, f"Uninstalled {entry['name']} {entry['version']} (plugins: {', '.join(entry['plugins'])}). "
-                               f"{UNINSTALL_NOTE} Its dependencies were left installed.",
-                         removed=[f"{entry['name']} {entry['version']}"], plugins=list(entry["plugins"]), log=log)
+    return InstallResult(
+        True,
+        f"Uninstalled {entry['name']} {entry['version']} "
+        f"(plugins: {', '.join(entry['plugins'])}). "
+        f"{UNINSTALL_NOTE} Its dependencies were left installed.",
+        removed=[f"{entry['name']} {entry['version']}"],
+        plugins=list(entry["plugins"]),
+        log=log,
+    )

@@ -17,16 +17,34 @@ The ``[plugins] disabled = [...]`` list in the settings file disables plugins pe
 from __future__ import annotations
 
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
-from dpostudio.plugins.calls import DEFAULT_LIST_TIMEOUT, ENV_TIMEOUT, HookCallError, HookCaller  # noqa: F401
+from dpostudio.plugins.calls import DEFAULT_LIST_TIMEOUT, ENV_TIMEOUT, HookCaller, HookCallError  # noqa: F401
 from dpostudio.plugins.discovery import (  # noqa: F401  (the names panes, the CLI and tests import from here)
-    ACTIVE, BUILTIN, BUILTIN_DISTRIBUTION, COMMUNITY, DISABLED, ENTRY_POINT_GROUP, ENV_DISABLE, ENV_NO_PLUGINS,
-    ENV_TRACE, FAILED, HOOK_NAMES, LOCAL, PluginInfo,
+    ACTIVE,
+    BUILTIN,
+    BUILTIN_DISTRIBUTION,
+    COMMUNITY,
+    DISABLED,
+    ENTRY_POINT_GROUP,
+    ENV_DISABLE,
+    ENV_NO_PLUGINS,
+    ENV_TRACE,
+    FAILED,
+    HOOK_NAMES,
+    LOCAL,
+    PluginInfo,
 )
 from dpostudio.plugins.shapes import check_loaded_dataset, check_resolved_model, check_verdict
 from dpostudio.plugins.types import (
-    DEFAULT_CRITERIA, DatasetSource, JudgeInfo, LoadedDataset, ModelEntry, ModelSource, ResolvedModel, ShapeError,
+    DEFAULT_CRITERIA,
+    DatasetSource,
+    JudgeInfo,
+    LoadedDataset,
+    ModelEntry,
+    ModelSource,
+    ResolvedModel,
+    ShapeError,
     Verdict,
 )
 
@@ -41,18 +59,32 @@ class PluginManager(HookCaller):
     Every call below raises ``HookCallError`` (in words) when a plugin cannot deliver.
     """
 
-    def __init__(self, *, entry_points: Iterable | None = None, disabled: Iterable[str] | None = None,
-                 community: bool | None = None, list_timeout: float | None = None):
+    def __init__(
+        self,
+        *,
+        entry_points: Iterable | None = None,
+        disabled: Iterable[str] | None = None,
+        community: bool | None = None,
+        list_timeout: float | None = None,
+    ):
         super().__init__(entry_points=entry_points, disabled=disabled, community=community, list_timeout=list_timeout)
 
     def dataset_sources(self) -> list[DatasetSource]:
         return self._collect("dpostudio_dataset_sources", DatasetSource)
 
-    def load_dataset(self, source_id: str, options: dict | None = None, *, timeout: float | None = None) -> LoadedDataset:
+    def load_dataset(
+        self, source_id: str, options: dict | None = None, *, timeout: float | None = None
+    ) -> LoadedDataset:
         owner = self._owner("dpostudio_dataset_sources", source_id, "dataset source", self.dataset_sources)
         options = _typed_options(options, self.dataset_sources(), source_id)
-        return self._first("dpostudio_load_dataset", owner, {"source_id": source_id, "options": options},
-                           timeout, check_loaded_dataset, f"dataset source {source_id!r}")
+        return self._first(
+            "dpostudio_load_dataset",
+            owner,
+            {"source_id": source_id, "options": options},
+            timeout,
+            check_loaded_dataset,
+            f"dataset source {source_id!r}",
+        )
 
     def model_sources(self) -> list[ModelSource]:
         return self._collect("dpostudio_model_sources", ModelSource)
@@ -60,25 +92,43 @@ class PluginManager(HookCaller):
     def list_models(self) -> list[ModelEntry]:
         return self._collect("dpostudio_list_models", ModelEntry)
 
-    def resolve_model(self, source_id: str, options: dict | None = None, on_progress=None, *,
-                      timeout: float | None = None) -> ResolvedModel:
+    def resolve_model(
+        self, source_id: str, options: dict | None = None, on_progress=None, *, timeout: float | None = None
+    ) -> ResolvedModel:
         owner = self._owner("dpostudio_model_sources", source_id, "model source", self.model_sources)
         options = _typed_options(options, self.model_sources(), source_id)
         kwargs = {"source_id": source_id, "options": options, "on_progress": on_progress or (lambda f, m: None)}
-        return self._first("dpostudio_resolve_model", owner, kwargs, timeout, check_resolved_model,
-                           f"model source {source_id!r}")
+        return self._first(
+            "dpostudio_resolve_model", owner, kwargs, timeout, check_resolved_model, f"model source {source_id!r}"
+        )
 
     def judges(self) -> list[JudgeInfo]:
         return self._collect("dpostudio_judges", JudgeInfo)
 
-    def judge_pair(self, judge_id: str, prompt: str, answer_a: str, answer_b: str, criteria: Iterable[str] | None = None,
-                   options: dict | None = None, *, timeout: float | None = None) -> Verdict:
+    def judge_pair(
+        self,
+        judge_id: str,
+        prompt: str,
+        answer_a: str,
+        answer_b: str,
+        criteria: Iterable[str] | None = None,
+        options: dict | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Verdict:
         criteria = list(criteria or DEFAULT_CRITERIA)
         owner = self._owner("dpostudio_judges", judge_id, "judge", self.judges)
-        kwargs = {"judge_id": judge_id, "prompt": prompt, "answer_a": answer_a, "answer_b": answer_b,
-                  "criteria": criteria, "options": dict(options or {})}
-        return self._first("dpostudio_judge_pair", owner, kwargs, timeout, lambda v: check_verdict(v, criteria),
-                           f"judge {judge_id!r}")
+        kwargs = {
+            "judge_id": judge_id,
+            "prompt": prompt,
+            "answer_a": answer_a,
+            "answer_b": answer_b,
+            "criteria": criteria,
+            "options": dict(options or {}),
+        }
+        return self._first(
+            "dpostudio_judge_pair", owner, kwargs, timeout, lambda v: check_verdict(v, criteria), f"judge {judge_id!r}"
+        )
 
 
 _manager: PluginManager | None = None

@@ -6,18 +6,25 @@ the right class at all, and for judges that the verdict covers the criteria that
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from dpostudio.plugins.types import LoadedDataset, ResolvedModel, ShapeError, Verdict
 
 
-def check_list(value: Any, cls: type, hook: str) -> list:
+class _Validating(Protocol):
+    def validate(self) -> None: ...
+
+
+def check_list(value: Any, cls: type[_Validating], hook: str) -> list:
     """A listing hook's result: a list of ``cls``, each one valid."""
     if not isinstance(value, (list, tuple)):
         raise ShapeError(f"{hook} must return a list of {cls.__name__}, got {type(value).__name__}")
     for item in value:
         if not isinstance(item, cls):
-            raise ShapeError(f"{hook} must return a list of {cls.__name__}, found a {type(item).__name__}: {item!r:.80}")
+            raise ShapeError(
+                f"{hook} must return a list of {cls.__name__}, found a {type(item).__name__}: {item!r:.80}"
+            )
         item.validate()
     return list(value)
 

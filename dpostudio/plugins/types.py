@@ -8,8 +8,9 @@ Plugins build these and return them from their hooks; the host checks every resu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from dpostudio.core.model_store import ResolvedModel  # noqa: F401  (what dpostudio_resolve_model returns)
 
@@ -30,8 +31,10 @@ def _check(cond: bool, message: str) -> None:
 
 
 def _check_id(value: Any, what: str) -> None:
-    _check(isinstance(value, str) and value.strip() != "" and value == value.strip(),
-           f"{what} must be a non-empty string without surrounding spaces, got {value!r}")
+    _check(
+        isinstance(value, str) and value.strip() != "" and value == value.strip(),
+        f"{what} must be a non-empty string without surrounding spaces, got {value!r}",
+    )
 
 
 @dataclass
@@ -65,16 +68,22 @@ class SourceOption:
         try:
             return int(text) if self.kind == "int" else float(text)
         except ValueError:
-            raise ShapeError(f"option {self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, "
-                             f"not {value!r}") from None
+            raise ShapeError(
+                f"option {self.name}: expected a{'n integer' if self.kind == 'int' else ' number'}, not {value!r}"
+            ) from None
 
     def validate(self) -> None:
         _check_id(self.name, "option name")
         _check(isinstance(self.label, str), f"option {self.name}: label must be a string")
-        _check(self.kind in OPTION_KINDS, f"option {self.name}: kind must be one of {', '.join(OPTION_KINDS)}, got {self.kind!r}")
+        _check(
+            self.kind in OPTION_KINDS,
+            f"option {self.name}: kind must be one of {', '.join(OPTION_KINDS)}, got {self.kind!r}",
+        )
         _check(isinstance(self.required, bool), f"option {self.name}: required must be True or False")
-        _check(isinstance(self.choices, (list, tuple)) and all(isinstance(c, str) for c in self.choices),
-               f"option {self.name}: choices must be a list of strings")
+        _check(
+            isinstance(self.choices, (list, tuple)) and all(isinstance(c, str) for c in self.choices),
+            f"option {self.name}: choices must be a list of strings",
+        )
         _check(self.kind != "choice" or len(self.choices) > 0, f"option {self.name}: a choice option needs choices")
         _check(isinstance(self.help, str), f"option {self.name}: help must be a string")
 
@@ -83,7 +92,9 @@ def _validate_options(options: Any, owner: str) -> None:
     _check(isinstance(options, (list, tuple)), f"{owner}: options must be a list of SourceOption")
     names = set()
     for opt in options:
-        _check(isinstance(opt, SourceOption), f"{owner}: options must be SourceOption objects, got {type(opt).__name__}")
+        _check(
+            isinstance(opt, SourceOption), f"{owner}: options must be SourceOption objects, got {type(opt).__name__}"
+        )
         opt.validate()
         _check(opt.name not in names, f"{owner}: option {opt.name!r} is declared twice")
         names.add(opt.name)
@@ -104,7 +115,10 @@ class DatasetSource:
 
     def validate(self) -> None:
         _check_id(self.id, "dataset source id")
-        _check(isinstance(self.title, str) and self.title != "", f"dataset source {self.id}: title must be a non-empty string")
+        _check(
+            isinstance(self.title, str) and self.title != "",
+            f"dataset source {self.id}: title must be a non-empty string",
+        )
         _check(isinstance(self.description, str), f"dataset source {self.id}: description must be a string")
         _validate_options(self.options, f"dataset source {self.id}")
 
@@ -129,13 +143,19 @@ class LoadedDataset:
             if value is None and name == "heldout":
                 continue
             if isinstance(value, list):
-                _check(all(isinstance(r, Mapping) for r in value), f"LoadedDataset.{name}: a list of rows must hold dicts")
+                _check(
+                    all(isinstance(r, Mapping) for r in value), f"LoadedDataset.{name}: a list of rows must hold dicts"
+                )
                 continue
-            _check(hasattr(value, "column_names") and hasattr(value, "__len__"),
-                   f"LoadedDataset.{name} must be a datasets.Dataset or a list of dicts, got {type(value).__name__}")
+            _check(
+                hasattr(value, "column_names") and hasattr(value, "__len__"),
+                f"LoadedDataset.{name} must be a datasets.Dataset or a list of dicts, got {type(value).__name__}",
+            )
         _check(isinstance(self.label, str), "LoadedDataset.label must be a string")
-        _check(isinstance(self.notes, list) and all(isinstance(n, str) for n in self.notes),
-               "LoadedDataset.notes must be a list of strings")
+        _check(
+            isinstance(self.notes, list) and all(isinstance(n, str) for n in self.notes),
+            "LoadedDataset.notes must be a list of strings",
+        )
 
 
 @dataclass
@@ -149,7 +169,10 @@ class ModelSource:
 
     def validate(self) -> None:
         _check_id(self.id, "model source id")
-        _check(isinstance(self.title, str) and self.title != "", f"model source {self.id}: title must be a non-empty string")
+        _check(
+            isinstance(self.title, str) and self.title != "",
+            f"model source {self.id}: title must be a non-empty string",
+        )
         _check(isinstance(self.description, str), f"model source {self.id}: description must be a string")
         _validate_options(self.options, f"model source {self.id}")
 
@@ -171,7 +194,10 @@ class ModelEntry:
 
     def validate(self) -> None:
         _check_id(self.spec, "model spec")
-        _check(isinstance(self.display_name, str) and self.display_name != "", f"model {self.spec}: display_name must be a non-empty string")
+        _check(
+            isinstance(self.display_name, str) and self.display_name != "",
+            f"model {self.spec}: display_name must be a non-empty string",
+        )
         _check_id(self.source, f"model {self.spec}: source")
         _check(isinstance(self.options, dict), f"model {self.spec}: options must be a dict")
         _check(isinstance(self.description, str), f"model {self.spec}: description must be a string")
@@ -192,14 +218,20 @@ class JudgeInfo:
         _check_id(self.id, "judge id")
         _check(isinstance(self.title, str) and self.title != "", f"judge {self.id}: title must be a non-empty string")
         _check(isinstance(self.description, str), f"judge {self.id}: description must be a string")
-        _check(isinstance(self.modes, (list, tuple)) and len(self.modes) > 0 and all(m in ("pairwise", "single") for m in self.modes),
-               f"judge {self.id}: modes must list 'pairwise' and/or 'single', got {self.modes!r}")
+        _check(
+            isinstance(self.modes, (list, tuple))
+            and len(self.modes) > 0
+            and all(m in ("pairwise", "single") for m in self.modes),
+            f"judge {self.id}: modes must list 'pairwise' and/or 'single', got {self.modes!r}",
+        )
         _validate_options(self.options, f"judge {self.id}")
 
 
 def _score(value: Any, what: str) -> None:
-    _check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 10,
-           f"{what} must be a number from 0 to 10, got {value!r}")
+    _check(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 10,
+        f"{what} must be a number from 0 to 10, got {value!r}",
+    )
 
 
 @dataclass
@@ -223,14 +255,19 @@ class Verdict:
         _check(isinstance(self.scores, dict), "Verdict.scores must be a dict of criterion -> {'A': score, 'B': score}")
         for crit, pair in self.scores.items():
             _check(isinstance(crit, str), "Verdict.scores keys must be criterion names")
-            _check(isinstance(pair, dict) and set(pair) == {"A", "B"}, f"Verdict.scores[{crit!r}] must be {{'A': score, 'B': score}}")
+            _check(
+                isinstance(pair, dict) and set(pair) == {"A", "B"},
+                f"Verdict.scores[{crit!r}] must be {{'A': score, 'B': score}}",
+            )
             _score(pair["A"], f"Verdict.scores[{crit!r}]['A']")
             _score(pair["B"], f"Verdict.scores[{crit!r}]['B']")
         if criteria:
             missing = [c for c in criteria if c not in self.scores]
             _check(not missing, f"Verdict.scores lacks the requested criteria: {', '.join(missing)}")
         _check(isinstance(self.reasoning, str), "Verdict.reasoning must be a string")
-        _check(isinstance(self.method, str) and isinstance(self.raw, str), "Verdict.method and Verdict.raw must be strings")
+        _check(
+            isinstance(self.method, str) and isinstance(self.raw, str), "Verdict.method and Verdict.raw must be strings"
+        )
 
 
 @dataclass
@@ -251,4 +288,7 @@ class ScoreCard:
             missing = [c for c in criteria if c not in self.scores]
             _check(not missing, f"ScoreCard.scores lacks the requested criteria: {', '.join(missing)}")
         _check(isinstance(self.reasoning, str), "ScoreCard.reasoning must be a string")
-        _check(isinstance(self.method, str) and isinstance(self.raw, str), "ScoreCard.method and ScoreCard.raw must be strings")
+        _check(
+            isinstance(self.method, str) and isinstance(self.raw, str),
+            "ScoreCard.method and ScoreCard.raw must be strings",
+        )

@@ -11,7 +11,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Callable
+from collections.abc import Callable
+from typing import cast
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
@@ -29,10 +30,12 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     from dpostudio.plugins import connect_core
 
     connect_core()  # the core reaches plugin: specs and judges through the plugin host
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if existing is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    else:
+        app = cast(QApplication, existing)  # this app only ever creates a QApplication
     QCoreApplication.setApplicationName(APP_NAME)
     QCoreApplication.setOrganizationName(ORG_NAME)
     QCoreApplication.setOrganizationDomain(ORG_DOMAIN)
@@ -67,20 +70,32 @@ def dark_palette() -> QPalette:
     p = QPalette()
     window, base, alt, text = QColor(45, 45, 48), QColor(30, 30, 32), QColor(53, 53, 56), QColor(225, 225, 225)
     accent = QColor(64, 140, 230)
-    for role, color in (
-        (QPalette.Window, window), (QPalette.WindowText, text), (QPalette.Base, base),
-        (QPalette.AlternateBase, alt), (QPalette.ToolTipBase, QColor(60, 60, 64)), (QPalette.ToolTipText, text),
-        (QPalette.Text, text), (QPalette.Button, window), (QPalette.ButtonText, text),
-        (QPalette.BrightText, QColor(255, 90, 90)), (QPalette.Link, QColor(100, 170, 255)),
-        (QPalette.Highlight, accent), (QPalette.HighlightedText, QColor(255, 255, 255)),
-        (QPalette.PlaceholderText, QColor(140, 140, 140)), (QPalette.Mid, QColor(70, 70, 74)),
-        (QPalette.Midlight, QColor(80, 80, 84)), (QPalette.Dark, QColor(25, 25, 27)),
-        (QPalette.Light, QColor(90, 90, 94)), (QPalette.Shadow, QColor(10, 10, 10)),
+    roles = QPalette.ColorRole
+    for which, color in (
+        (roles.Window, window),
+        (roles.WindowText, text),
+        (roles.Base, base),
+        (roles.AlternateBase, alt),
+        (roles.ToolTipBase, QColor(60, 60, 64)),
+        (roles.ToolTipText, text),
+        (roles.Text, text),
+        (roles.Button, window),
+        (roles.ButtonText, text),
+        (roles.BrightText, QColor(255, 90, 90)),
+        (roles.Link, QColor(100, 170, 255)),
+        (roles.Highlight, accent),
+        (roles.HighlightedText, QColor(255, 255, 255)),
+        (roles.PlaceholderText, QColor(140, 140, 140)),
+        (roles.Mid, QColor(70, 70, 74)),
+        (roles.Midlight, QColor(80, 80, 84)),
+        (roles.Dark, QColor(25, 25, 27)),
+        (roles.Light, QColor(90, 90, 94)),
+        (roles.Shadow, QColor(10, 10, 10)),
     ):
-        p.setColor(role, color)
+        p.setColor(which, color)
     disabled = QColor(127, 127, 127)
-    for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
-        p.setColor(QPalette.Disabled, role, disabled)
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, disabled)
     return p
 
 
@@ -196,7 +211,7 @@ def _wait_for_tasks(msecs: int = 30_000) -> None:
     for task in list(tasks._alive):
         # the worker's done->quit connection is queued to the GUI loop, which has stopped: quit directly
         # (thread-safe; the thread's loop ends as soon as the running call returns)
-        task.thread.quit()
+        task.worker_thread.quit()
         task.wait(msecs)
 
 

@@ -11,7 +11,13 @@ import time
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
-    QDockWidget, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 LEVELS = ("info", "warning", "error")
@@ -34,7 +40,8 @@ class LogPanel(QDockWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Log", parent)
         self.setObjectName("LogDock")
-        self.setAllowedAreas(Qt.BottomDockWidgetArea | Qt.RightDockWidgetArea | Qt.LeftDockWidgetArea)
+        area = Qt.DockWidgetArea
+        self.setAllowedAreas(area.BottomDockWidgetArea | area.RightDockWidgetArea | area.LeftDockWidgetArea)
         self.entries: list[tuple[float, str, str]] = []
         self.warnings = 0
         self.errors = 0
@@ -72,7 +79,7 @@ class LogPanel(QDockWidget):
             fmt.setForeground(QColor("#c98a00"))
         # info lines carry no colour of their own, so they follow the palette when light/dark switches
         cursor = self.view.textCursor()
-        cursor.movePosition(QTextCursor.End)
+        cursor.movePosition(QTextCursor.MoveOperation.End)
         if not self.view.document().isEmpty():
             cursor.insertBlock()
         prefix = {"error": "Error", "warning": "Warning", "info": ""}[level]

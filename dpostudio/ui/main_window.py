@@ -13,15 +13,20 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QWidget,
 )
 
 from dpostudio.core.training.device import probe_and_choose
 from dpostudio.ui.comparison.pane import ComparisonPane
 from dpostudio.ui.dataset.pane import DatasetPane
-from dpostudio.ui.settings.pane import SettingsPane
 from dpostudio.ui.log_panel import LogBus, LogPanel
 from dpostudio.ui.metrics.pane import MetricsPane
+from dpostudio.ui.settings.pane import SettingsPane
 from dpostudio.ui.tasks import run_task
 from dpostudio.ui.training.pane import TrainingPane
 
@@ -33,7 +38,7 @@ def window_settings() -> QSettings:
     """Window geometry lives in the data dir (``DPOSTUDIO_HOME`` moves it, so tests never touch the user's)."""
     from dpostudio.core.paths import data_dir
 
-    return QSettings(str(data_dir() / "window.ini"), QSettings.IniFormat)
+    return QSettings(str(data_dir() / "window.ini"), QSettings.Format.IniFormat)
 
 
 class MainWindow(QMainWindow):
@@ -43,11 +48,11 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("DPO Studio")
         self.setObjectName("MainWindow")
-        self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.log_bus = LogBus(self)
         self.log_panel = LogPanel(self)
         self.log_bus.message.connect(self.log_panel.add)
-        self.addDockWidget(Qt.BottomDockWidgetArea, self.log_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_panel)
         self.hardware = None
         self.device_choice = None
         self._close_after_stop = False
@@ -63,8 +68,9 @@ class MainWindow(QMainWindow):
         self.metrics_pane = MetricsPane(self)
         self.comparison_pane = ComparisonPane(self)
         self.settings_pane = SettingsPane(self)
-        for name, pane in zip(PANES, (self.dataset_pane, self.training_pane, self.metrics_pane,
-                                      self.comparison_pane, self.settings_pane)):
+        for name, pane in zip(
+            PANES, (self.dataset_pane, self.training_pane, self.metrics_pane, self.comparison_pane, self.settings_pane)
+        ):
             self.panes[name] = pane
             self.tabs.addTab(pane, name)
             if hasattr(pane, "message"):
@@ -96,11 +102,13 @@ class MainWindow(QMainWindow):
     # ---- panes ------------------------------------------------------------------------------------
     def _guarded(self, fn):
         """Call another pane's method; a failure lands in the log instead of propagating."""
+
         def call(*args):
             try:
                 fn(*args)
             except Exception as exc:
                 self.log_bus.report("error", f"{getattr(fn, '__qualname__', 'a pane')} failed: {exc}")
+
         return call
 
     def show_pane(self, name: str) -> None:
@@ -128,8 +136,14 @@ class MainWindow(QMainWindow):
 
     def run_background(self, fn, *args, on_result=None, what: str = "background task", **kwargs):
         """Run ``fn`` in a task; an error lands in the log area in words."""
-        return run_task(self, fn, *args, on_result=on_result,
-                        on_error=lambda text, _tb: self.log_bus.report("error", f"{what} failed: {text}"), **kwargs)
+        return run_task(
+            self,
+            fn,
+            *args,
+            on_result=on_result,
+            on_error=lambda text, _tb: self.log_bus.report("error", f"{what} failed: {text}"),
+            **kwargs,
+        )
 
     # ---- menus ------------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -149,55 +163,92 @@ class MainWindow(QMainWindow):
         self.actions_by_name: dict[str, QAction] = {}
         file_menu = bar.addMenu("&File")
         self.actions_by_name["open_config"] = self._action(
-            file_menu, "&Open Config…", self.open_config, QKeySequence.Open, "Load a run configuration (.toml or .yaml)")
+            file_menu,
+            "&Open Config…",
+            self.open_config,
+            QKeySequence.StandardKey.Open,
+            "Load a run configuration (.toml or .yaml)",
+        )
         self.actions_by_name["save_config"] = self._action(
-            file_menu, "&Save Config…", self.save_config, QKeySequence.Save, "Save the current run configuration")
+            file_menu,
+            "&Save Config…",
+            self.save_config,
+            QKeySequence.StandardKey.Save,
+            "Save the current run configuration",
+        )
         file_menu.addSeparator()
-        quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.Quit, "Quit DPO Studio")
-        quit_action.setMenuRole(QAction.QuitRole)
+        quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "Quit DPO Studio")
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.actions_by_name["quit"] = quit_action
 
         run_menu = bar.addMenu("&Run")
         self.actions_by_name["train"] = self._action(
-            run_menu, "&Train", self.training_pane.start_training, QKeySequence(Qt.CTRL | Qt.Key_Return),
-            "Start training with the current settings")
+            run_menu,
+            "&Train",
+            self.training_pane.start_training,
+            QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_Return),
+            "Start training with the current settings",
+        )
         self.actions_by_name["stop"] = self._action(
-            run_menu, "&Stop", self.training_pane.stop_training, QKeySequence(Qt.CTRL | Qt.Key_Period),
-            "Stop at the next step and save a checkpoint")
+            run_menu,
+            "&Stop",
+            self.training_pane.stop_training,
+            QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_Period),
+            "Stop at the next step and save a checkpoint",
+        )
         self.actions_by_name["resume"] = self._action(
-            run_menu, "&Resume", lambda: self.training_pane.resume_training(), QKeySequence(Qt.CTRL | Qt.SHIFT | Qt.Key_Return),
-            "Continue the last stopped, failed or interrupted run from its checkpoint")
+            run_menu,
+            "&Resume",
+            lambda: self.training_pane.resume_training(),
+            QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_Return),
+            "Continue the last stopped, failed or interrupted run from its checkpoint",
+        )
 
         view_menu = bar.addMenu("&View")
         for i, name in enumerate(PANES):
             self.actions_by_name[f"view_{name.lower()}"] = self._action(
-                view_menu, f"&{name}", lambda checked=False, n=name: self.show_pane(n),
-                QKeySequence(Qt.CTRL | getattr(Qt, f"Key_{i + 1}")), f"Show the {name} pane")
+                view_menu,
+                f"&{name}",
+                lambda checked=False, n=name: self.show_pane(n),
+                QKeySequence(Qt.Modifier.CTRL | getattr(Qt.Key, f"Key_{i + 1}")),
+                f"Show the {name} pane",
+            )
         view_menu.addSeparator()
         log_toggle = self.log_panel.toggleViewAction()
         log_toggle.setText("&Log")
-        log_toggle.setShortcut(QKeySequence(Qt.CTRL | Qt.Key_L))
+        log_toggle.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_L))
         view_menu.addAction(log_toggle)
         self.addAction(log_toggle)
         self.actions_by_name["view_log"] = log_toggle
         self.actions_by_name["refresh_runs"] = self._action(
-            view_menu, "&Refresh Runs", self.metrics_pane.refresh_runs, QKeySequence.Refresh)
+            view_menu, "&Refresh Runs", self.metrics_pane.refresh_runs, QKeySequence.StandardKey.Refresh
+        )
 
         tools_menu = bar.addMenu("&Tools")
         self.actions_by_name["plugins"] = self._action(
-            tools_menu, "&Plugins…", self.open_plugins, QKeySequence(Qt.CTRL | Qt.SHIFT | Qt.Key_P),
-            "List, enable, disable and install plugins")
+            tools_menu,
+            "&Plugins…",
+            self.open_plugins,
+            QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_P),
+            "List, enable, disable and install plugins",
+        )
         self.actions_by_name["export"] = self._action(
-            tools_menu, "&Export or Publish…", self.open_export, QKeySequence(Qt.CTRL | Qt.Key_E),
-            "Export a run's adapter or merged model, or push it to the Hugging Face Hub")
+            tools_menu,
+            "&Export or Publish…",
+            self.open_export,
+            QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_E),
+            "Export a run's adapter or merged model, or push it to the Hugging Face Hub",
+        )
         self.actions_by_name["settings"] = self._action(
-            tools_menu, "&Settings", lambda: self.show_pane("Settings"), QKeySequence.Preferences)
-        self.actions_by_name["settings"].setMenuRole(QAction.PreferencesRole)
+            tools_menu, "&Settings", lambda: self.show_pane("Settings"), QKeySequence.StandardKey.Preferences
+        )
+        self.actions_by_name["settings"].setMenuRole(QAction.MenuRole.PreferencesRole)
 
         help_menu = bar.addMenu("&Help")
-        self.actions_by_name["about"] = self._action(help_menu, "&About DPO Studio", self.show_about,
-                                                     QKeySequence.HelpContents)
-        self.actions_by_name["about"].setMenuRole(QAction.AboutRole)
+        self.actions_by_name["about"] = self._action(
+            help_menu, "&About DPO Studio", self.show_about, QKeySequence.StandardKey.HelpContents
+        )
+        self.actions_by_name["about"].setMenuRole(QAction.MenuRole.AboutRole)
 
     @Slot()
     def _update_run_actions(self, *_args) -> None:
@@ -211,8 +262,9 @@ class MainWindow(QMainWindow):
         from dpostudio.core.training.run_config import ConfigError, RunConfig
 
         if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open run configuration", "",
-                                                  "Run configuration (*.toml *.yaml *.yml)")
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Open run configuration", "", "Run configuration (*.toml *.yaml *.yml)"
+            )
         if not path:
             return False
         try:
@@ -234,8 +286,9 @@ class MainWindow(QMainWindow):
             self.log_bus.report("error", f"cannot save the configuration: {exc}")
             return False
         if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Save run configuration", "run.toml",
-                                                  "TOML (*.toml);;YAML (*.yaml *.yml)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save run configuration", "run.toml", "TOML (*.toml);;YAML (*.yaml *.yml)"
+            )
         if not path:
             return False
         try:
@@ -251,14 +304,16 @@ class MainWindow(QMainWindow):
         try:
             from dpostudio.ui.plugins.dialog import PluginsDialog
         except ImportError:
-            self.log_bus.report("warning", "the Plugins dialog is not available in this build; "
-                                           "use  dpostudio plugins  on the command line")
+            self.log_bus.report(
+                "warning",
+                "the Plugins dialog is not available in this build; use  dpostudio plugins  on the command line",
+            )
             return
         try:
             dialog = PluginsDialog(self)
             if hasattr(dialog, "message"):
                 dialog.message.connect(self.log_bus.report)
-            dialog.setAttribute(Qt.WA_DeleteOnClose)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             dialog.open()
             self.plugins_dialog = dialog
         except Exception as exc:
@@ -274,7 +329,7 @@ class MainWindow(QMainWindow):
             self.log_bus.report("error", f"the Export dialog could not be opened: {exc}")
             return
         dialog.message.connect(self.log_bus.report)
-        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self.export_dialog = dialog
 
@@ -288,10 +343,12 @@ class MainWindow(QMainWindow):
             ver = "development"
         box = QMessageBox(self)
         box.setWindowTitle("About DPO Studio")
-        box.setTextFormat(Qt.RichText)
-        box.setText(f"<b>DPO Studio</b> {ver}<br>Fine-tune language models with Direct Preference Optimization "
-                    "(TRL + PEFT), on Apple MPS, NVIDIA CUDA or the CPU.")
-        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(
+            f"<b>DPO Studio</b> {ver}<br>Fine-tune language models with Direct Preference Optimization "
+            "(TRL + PEFT), on Apple MPS, NVIDIA CUDA or the CPU."
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         self.about_box = box
 
@@ -354,7 +411,7 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
         else:
-            QTimer.singleShot(0, lambda: self.resizeDocks([self.log_panel], [140], Qt.Vertical))
+            QTimer.singleShot(0, lambda: self.resizeDocks([self.log_panel], [140], Qt.Orientation.Vertical))
         pane = settings.value("pane")
         if pane in self.panes:
             self.show_pane(pane)
@@ -375,8 +432,9 @@ class MainWindow(QMainWindow):
             if not self._close_after_stop:
                 self._close_after_stop = True
                 self.training_pane.controller.finished.connect(lambda *_: self.close())
-                self.log_bus.report("info", "stopping the training run first; the window closes once its "
-                                            "checkpoint is saved")
+                self.log_bus.report(
+                    "info", "stopping the training run first; the window closes once its checkpoint is saved"
+                )
             event.ignore()
             return
         self.save_geometry()

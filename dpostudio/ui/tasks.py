@@ -18,15 +18,16 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from dpostudio.core.errors import UserError
 
-_alive: set["Task"] = set()
+_alive: set[Task] = set()
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -35,8 +36,9 @@ def _child_pool() -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_child_setup)
+            _pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_setup
+            )
         return _pool
 
 
@@ -59,8 +61,9 @@ def call_in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except BrokenProcessPool:
         with _pool_lock:
             _pool = None
-        raise BackgroundProcessError("the background process ended unexpectedly (possibly out of memory); "
-                                     "try again") from None
+        raise BackgroundProcessError(
+            "the background process ended unexpectedly (possibly out of memory); try again"
+        ) from None
 
 
 def shutdown_child() -> None:
@@ -109,29 +112,29 @@ class Task(QObject):
 
     def __init__(self, parent: QObject | None, fn, args, kwargs, with_progress: bool, in_child: bool = False):
         super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName(f"task:{getattr(fn, '__name__', 'work')}")
+        self.worker_thread = QThread()  # not ``thread``: that would hide QObject.thread()
+        self.worker_thread.setObjectName(f"task:{getattr(fn, '__name__', 'work')}")
         if in_child and with_progress:
             raise ValueError("progress reports are not relayed from the background process")
         self.worker = _Worker(fn, args, kwargs, with_progress, in_child)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
+        self.worker.moveToThread(self.worker_thread)
+        self.worker_thread.started.connect(self.worker.run)
         self.worker.result.connect(self.result)
         self.worker.error.connect(self.error)
         self.worker.progress.connect(self.progress)
-        self.worker.done.connect(self.thread.quit)
-        self.thread.finished.connect(self._cleanup)
+        self.worker.done.connect(self.worker_thread.quit)
+        self.worker_thread.finished.connect(self._cleanup)
 
-    def start(self) -> "Task":
+    def start(self) -> Task:
         _alive.add(self)
-        self.thread.start()
+        self.worker_thread.start()
         return self
 
     def is_running(self) -> bool:
-        return self.thread.isRunning()
+        return self.worker_thread.isRunning()
 
     def wait(self, msecs: int = 30_000) -> bool:
-        return self.thread.wait(msecs)
+        return self.worker_thread.wait(msecs)
 
     @Slot()
     def _cleanup(self) -> None:
@@ -140,8 +143,17 @@ class Task(QObject):
         self.finished.emit()
 
 
-def run_task(parent: QObject | None, fn: Callable[..., Any], *args: Any, on_result=None, on_error=None,
-             on_progress=None, with_progress: bool = False, in_child: bool = False, **kwargs: Any) -> Task:
+def run_task(
+    parent: QObject | None,
+    fn: Callable[..., Any],
+    *args: Any,
+    on_result=None,
+    on_error=None,
+    on_progress=None,
+    with_progress: bool = False,
+    in_child: bool = False,
+    **kwargs: Any,
+) -> Task:
     task = Task(parent, fn, args, kwargs, with_progress, in_child)
     if on_result:
         task.result.connect(on_result)

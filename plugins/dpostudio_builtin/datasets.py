@@ -23,23 +23,29 @@ def dpostudio_dataset_sources():
     """The three built-in sources."""
     return [
         DatasetSource(
-            id=LOCAL_FILE, title="Local file",
+            id=LOCAL_FILE,
+            title="Local file",
             description="A JSONL, JSON, CSV or Parquet file with prompt, chosen and rejected columns.",
-            options=[SourceOption("path", "File", kind="path", required=True,
-                                  help="a .jsonl, .json, .csv or .parquet file")],
+            options=[
+                SourceOption("path", "File", kind="path", required=True, help="a .jsonl, .json, .csv or .parquet file")
+            ],
         ),
         DatasetSource(
-            id=HUB, title="Hugging Face Hub",
+            id=HUB,
+            title="Hugging Face Hub",
             description="A dataset id such as Intel/orca_dpo_pairs, read through the datasets cache "
-                        "(works offline once downloaded).",
+            "(works offline once downloaded).",
             options=[
                 SourceOption("dataset", "Dataset id", required=True, help="owner/name, e.g. Anthropic/hh-rlhf"),
                 SourceOption("config", "Configuration", help="the dataset's configuration (subset), if it has several"),
                 SourceOption("split", "Split", default="train"),
             ],
         ),
-        DatasetSource(id=DEMO, title="Demo pairs",
-                      description="A few preference pairs shipped with DPO Studio, for trying things out."),
+        DatasetSource(
+            id=DEMO,
+            title="Demo pairs",
+            description="A few preference pairs shipped with DPO Studio, for trying things out.",
+        ),
     ]
 
 
@@ -67,7 +73,7 @@ def dpostudio_load_dataset(source_id, options):
             raise PluginError("enter a Hugging Face dataset id such as Intel/orca_dpo_pairs")
         if not _HUB_ID.match(dataset):
             raise PluginError(f"{dataset!r} is not a Hugging Face dataset id (expected owner/name)")
-        config = (options.get("config") or None)
+        config = options.get("config") or None
         split = str(options.get("split") or "train")
         try:
             train, heldout = load_raw(dataset, config_name=config, split=split)

@@ -24,23 +24,43 @@ SAFETY_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATIO
 @hookimpl
 def dpostudio_judges():
     """The Gemini judge."""
-    return [JudgeInfo(
-        id=GEMINI_JUDGE, title="Gemini",
-        description="Google Gemini scores both answers on each criterion (1-10) with a reason and names the "
-                    "better one; needs a Gemini API key (Settings) and an internet connection.",
-        modes=["pairwise"],
-        options=[
-            SourceOption("model", "Model", default=DEFAULT_MODEL,
-                         help="a Gemini model name, e.g. gemini-2.5-flash or gemini-2.5-pro"),
-            SourceOption("api_key", "API key", kind="secret",
-                         help="leave empty to use the key saved in Settings (OS keyring) or GEMINI_API_KEY"),
-            SourceOption("base_url", "API address", default="",
-                         help="leave empty for Google's endpoint; a proxy or test server otherwise"),
-            SourceOption("timeout", "Timeout (s)", kind="float", default=rj.DEFAULT_TIMEOUT),
-            SourceOption("retries", "Retries", kind="int", default=rj.DEFAULT_RETRIES,
-                         help="extra attempts after a rate limit, server error or timeout"),
-        ],
-    )]
+    return [
+        JudgeInfo(
+            id=GEMINI_JUDGE,
+            title="Gemini",
+            description="Google Gemini scores both answers on each criterion (1-10) with a reason and names the "
+            "better one; needs a Gemini API key (Settings) and an internet connection.",
+            modes=["pairwise"],
+            options=[
+                SourceOption(
+                    "model",
+                    "Model",
+                    default=DEFAULT_MODEL,
+                    help="a Gemini model name, e.g. gemini-2.5-flash or gemini-2.5-pro",
+                ),
+                SourceOption(
+                    "api_key",
+                    "API key",
+                    kind="secret",
+                    help="leave empty to use the key saved in Settings (OS keyring) or GEMINI_API_KEY",
+                ),
+                SourceOption(
+                    "base_url",
+                    "API address",
+                    default="",
+                    help="leave empty for Google's endpoint; a proxy or test server otherwise",
+                ),
+                SourceOption("timeout", "Timeout (s)", kind="float", default=rj.DEFAULT_TIMEOUT),
+                SourceOption(
+                    "retries",
+                    "Retries",
+                    kind="int",
+                    default=rj.DEFAULT_RETRIES,
+                    help="extra attempts after a rate limit, server error or timeout",
+                ),
+            ],
+        )
+    ]
 
 
 def _api_key(options: dict) -> str:
@@ -51,8 +71,10 @@ def _api_key(options: dict) -> str:
 
     key = get_token("gemini") or ""
     if not key:
-        raise PluginError("no Gemini API key: save one in Settings (it is kept in the OS keyring) "
-                          "or set the GEMINI_API_KEY environment variable")
+        raise PluginError(
+            "no Gemini API key: save one in Settings (it is kept in the OS keyring) "
+            "or set the GEMINI_API_KEY environment variable"
+        )
     return key
 
 
@@ -60,13 +82,23 @@ def response_schema(criteria: list[str]) -> dict:
     """The verdict in Gemini's schema dialect (OpenAPI subset, upper-case types, explicit property order)."""
     side_props = {c: {"type": "INTEGER", "minimum": 1, "maximum": 10} for c in criteria}
     side_props["reason"] = {"type": "STRING"}
-    side = {"type": "OBJECT", "properties": side_props, "required": [*criteria, "reason"],
-            "property_ordering": [*criteria, "reason"]}
-    return {"type": "OBJECT",
-            "properties": {"answer_a": side, "answer_b": side,
-                           "winner": {"type": "STRING", "enum": ["A", "B", "tie"]}, "reason": {"type": "STRING"}},
-            "required": ["answer_a", "answer_b", "winner", "reason"],
-            "property_ordering": ["answer_a", "answer_b", "winner", "reason"]}
+    side = {
+        "type": "OBJECT",
+        "properties": side_props,
+        "required": [*criteria, "reason"],
+        "property_ordering": [*criteria, "reason"],
+    }
+    return {
+        "type": "OBJECT",
+        "properties": {
+            "answer_a": side,
+            "answer_b": side,
+            "winner": {"type": "STRING", "enum": ["A", "B", "tie"]},
+            "reason": {"type": "STRING"},
+        },
+        "required": ["answer_a", "answer_b", "winner", "reason"],
+        "property_ordering": ["answer_a", "answer_b", "winner", "reason"],
+    }
 
 
 def _classify(exc: BaseException) -> Exception:
@@ -134,11 +166,16 @@ def dpostudio_judge_pair(judge_id, prompt, answer_a, answer_b, criteria, options
 
     # v1beta: the API version with structured output (responseSchema) and system instructions for every model;
     # pinned because google-genai 3.x defaults to v1.
-    client = genai.Client(api_key=key, http_options=types.HttpOptions(
-        base_url=base_url, api_version=API_VERSION, timeout=int(timeout * 1000)))
+    client = genai.Client(
+        api_key=key,
+        http_options=types.HttpOptions(base_url=base_url, api_version=API_VERSION, timeout=int(timeout * 1000)),
+    )
     config = types.GenerateContentConfig(
-        system_instruction=rj.SYSTEM_INSTRUCTION, temperature=0.0,
-        response_mime_type="application/json", response_schema=response_schema(criteria))
+        system_instruction=rj.SYSTEM_INSTRUCTION,
+        temperature=0.0,
+        response_mime_type="application/json",
+        response_schema=response_schema(criteria),
+    )
     contents = rj.rubric(prompt, answer_a, answer_b, criteria)
 
     def call() -> str:

@@ -45,21 +45,29 @@ _cache_lock = threading.Lock()
 @hookimpl
 def dpostudio_judges():
     """The local-model judge."""
-    return [JudgeInfo(
-        id=LOCAL_JUDGE, title="Local model",
-        description="A causal LM on this machine compares the answers with a fixed rubric; when its reply "
-                    "cannot be parsed, its Yes/No token probabilities per answer and criterion decide.",
-        modes=["pairwise", "single"],
-        options=[
-            SourceOption("model", "Judge model", default=DEFAULT_MODEL,
-                         help="a model spec: embedded:..., a folder, a .gguf file or a Hub id"),
-            SourceOption("method", "Method", kind="choice", choices=list(METHODS), default="auto"),
-            SourceOption("max_new_tokens", "Reply length (tokens)", kind="int", default=120),
-        ],
-    )]
+    return [
+        JudgeInfo(
+            id=LOCAL_JUDGE,
+            title="Local model",
+            description="A causal LM on this machine compares the answers with a fixed rubric; when its reply "
+            "cannot be parsed, its Yes/No token probabilities per answer and criterion decide.",
+            modes=["pairwise", "single"],
+            options=[
+                SourceOption(
+                    "model",
+                    "Judge model",
+                    default=DEFAULT_MODEL,
+                    help="a model spec: embedded:..., a folder, a .gguf file or a Hub id",
+                ),
+                SourceOption("method", "Method", kind="choice", choices=list(METHODS), default="auto"),
+                SourceOption("max_new_tokens", "Reply length (tokens)", kind="int", default=120),
+            ],
+        )
+    ]
 
 
 # --- model plumbing ------------------------------------------------------------------------------------
+
 
 def _load(spec: str):
     from dpostudio.core.model_store import load_model, load_tokenizer, resolve_model
@@ -79,8 +87,9 @@ def _load(spec: str):
 
 def _chat(tokenizer, user: str, prefix: str = "") -> str:
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
-                                             add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+        )
     else:
         text = f"{user}\n\n"
     return text + prefix
@@ -91,9 +100,10 @@ def _generate(model, tokenizer, text: str, max_new_tokens: int) -> str:
 
     inputs = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(model.device)
     with torch.inference_mode():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        out = model.generate(
+            **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+        )
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
 def _next_token_logprobs(model, tokenizer, text: str, choices: list[str]) -> list[float]:
@@ -106,8 +116,11 @@ def _next_token_logprobs(model, tokenizer, text: str, choices: list[str]) -> lis
     logprobs = torch.log_softmax(logits, dim=-1)
     result = []
     for choice in choices:
-        ids = {tokenizer.encode(v, add_special_tokens=False)[0] for v in (choice, " " + choice)
-               if len(tokenizer.encode(v, add_special_tokens=False)) == 1}
+        ids = {
+            tokenizer.encode(v, add_special_tokens=False)[0]
+            for v in (choice, " " + choice)
+            if len(tokenizer.encode(v, add_special_tokens=False)) == 1
+        }
         if not ids:
             raise PluginError(f"the judge model's tokenizer has no single token for {choice!r}")
         result.append(float(torch.logsumexp(logprobs[list(ids)], dim=0)))
@@ -132,6 +145,7 @@ def _describe(criterion: str) -> str:
 
 # --- pairwise ------------------------------------------------------------------------------------------
 
+
 def pair_rubric(prompt: str, answer_a: str, answer_b: str, criteria: list[str]) -> str:
     lines = "\n".join(f"- {c}: the answer {_describe(c)}" for c in criteria)
     fmt = "\n".join(f"{c}: A=<score> B=<score>" for c in criteria)
@@ -152,8 +166,12 @@ def parse_pair_verdict(text: str, criteria: list[str]) -> dict | None:
     """Read ``criterion: A=<n> B=<n>`` lines, ``winner:`` and ``reason:``; None unless every score is there."""
     scores = {}
     for crit in criteria:
-        m = re.search(rf"{re.escape(crit)}\**\s*[:\-]\s*\**\s*A\s*[=:]\s*{_NUM}\s*(?:/\s*10)?\s*[,;/|]?\s*B\s*[=:]\s*{_NUM}",
-                      text, re.IGNORECASE)
+        m = re.search(
+            rf"{re.escape(crit)}\**\s*[:\-]\s*\**\s*A\s*[=:]\s*{_NUM}"
+            rf"\s*(?:/\s*10)?\s*[,;/|]?\s*B\s*[=:]\s*{_NUM}",
+            text,
+            re.IGNORECASE,
+        )
         if not m:
             return None
         a, b = float(m.group(1)), float(m.group(2))
@@ -170,8 +188,7 @@ def parse_pair_verdict(text: str, criteria: list[str]) -> dict | None:
 
 def _yes_probability(model, tokenizer, prompt: str, answer: str, criterion: str) -> float:
     """P(the model answers Yes rather than No to "does this answer <criterion>?"), one answer at a time."""
-    question = (f"Question:\n{prompt}\n\nAnswer:\n{answer}\n\n"
-                f"Does this answer {_describe(criterion)}? Reply Yes or No.")
+    question = f"Question:\n{prompt}\n\nAnswer:\n{answer}\n\nDoes this answer {_describe(criterion)}? Reply Yes or No."
     log_yes, log_no = _next_token_logprobs(model, tokenizer, _chat(tokenizer, question), ["Yes", "No"])
     return 1.0 / (1.0 + math.exp(log_no - log_yes))
 
@@ -187,7 +204,8 @@ def dpostudio_judge_pair(judge_id, prompt, answer_a, answer_b, criteria, options
     raw = ""
     with lock:
         if method in ("auto", "generate"):
-            raw = _generate(model, tokenizer, _chat(tokenizer, pair_rubric(prompt, answer_a, answer_b, criteria)), max_new)
+            rubric = _chat(tokenizer, pair_rubric(prompt, answer_a, answer_b, criteria))
+            raw = _generate(model, tokenizer, rubric, max_new)
             parsed = parse_pair_verdict(raw, criteria)
             if parsed is not None:
                 total_a = sum(s["A"] for s in parsed["scores"].values())
@@ -197,25 +215,39 @@ def dpostudio_judge_pair(judge_id, prompt, answer_a, answer_b, criteria, options
                 if winner is None:
                     winner = "A" if total_a > total_b else "B" if total_b > total_a else "tie"
                     note = " (no winner line; winner taken from the score totals)"
-                return Verdict(winner=winner, scores=parsed["scores"], method="parsed", raw=raw,
-                               reasoning=(parsed["reason"] or "the judge gave no reason") + note)
+                return Verdict(
+                    winner=winner,
+                    scores=parsed["scores"],
+                    method="parsed",
+                    raw=raw,
+                    reasoning=(parsed["reason"] or "the judge gave no reason") + note,
+                )
             if method == "generate":
-                raise PluginError("the judge model's reply could not be read as a verdict "
-                                  f"(expected lines like 'coherence: A=7 B=4'); it said: {raw[:300]!r}")
-        scores = {c: {"A": round(10 * _yes_probability(model, tokenizer, prompt, answer_a, c), 2),
-                      "B": round(10 * _yes_probability(model, tokenizer, prompt, answer_b, c), 2)} for c in criteria}
+                raise PluginError(
+                    "the judge model's reply could not be read as a verdict "
+                    f"(expected lines like 'coherence: A=7 B=4'); it said: {raw[:300]!r}"
+                )
+        scores = {
+            c: {
+                "A": round(10 * _yes_probability(model, tokenizer, prompt, answer_a, c), 2),
+                "B": round(10 * _yes_probability(model, tokenizer, prompt, answer_b, c), 2),
+            }
+            for c in criteria
+        }
     mean_a = sum(s["A"] for s in scores.values()) / len(scores)
     mean_b = sum(s["B"] for s in scores.values()) / len(scores)
     winner = "tie" if abs(mean_a - mean_b) < TIE_MARGIN else ("A" if mean_a > mean_b else "B")
     why = ("the judge model's reply was not a readable verdict, so " if raw else "") + (
         "each score is 10 x the model's probability of answering 'Yes' rather than 'No' to \"does this answer "
-        "<criterion>?\", asked for each answer separately (no position bias); "
+        '<criterion>?", asked for each answer separately (no position bias); '
         f"mean A {mean_a:.2f} vs B {mean_b:.2f} -> {winner}. "
-        + "; ".join(f"{c}: A {s['A']:.2f}, B {s['B']:.2f}" for c, s in scores.items()))
+        + "; ".join(f"{c}: A {s['A']:.2f}, B {s['B']:.2f}" for c, s in scores.items())
+    )
     return Verdict(winner=winner, scores=scores, reasoning=why, method="loglik", raw=raw)
 
 
 # --- single answer -------------------------------------------------------------------------------------
+
 
 def parse_single_scores(text: str, criteria: list[str]) -> dict | None:
     scores = {}
@@ -241,18 +273,25 @@ def dpostudio_judge_single(judge_id, prompt, answer, criteria, options):
         if method in ("auto", "generate"):
             lines = "\n".join(f"- {c}: the answer {_describe(c)}" for c in criteria)
             fmt = "\n".join(f"{c}: <score>" for c in criteria)
-            user = (f"You are a strict judge.\n\nQuestion:\n{prompt}\n\n[Answer]\n{answer}\n[End of answer]\n\n"
-                    f"Score the answer from 1 (very poor) to 10 (excellent) on each criterion:\n{lines}\n\n"
-                    f"Reply in exactly this format, replacing <score> by a number:\n{fmt}\nreason: <one sentence>")
+            user = (
+                f"You are a strict judge.\n\nQuestion:\n{prompt}\n\n[Answer]\n{answer}\n[End of answer]\n\n"
+                f"Score the answer from 1 (very poor) to 10 (excellent) on each criterion:\n{lines}\n\n"
+                f"Reply in exactly this format, replacing <score> by a number:\n{fmt}\nreason: <one sentence>"
+            )
             raw = _generate(model, tokenizer, _chat(tokenizer, user), max_new)
             parsed = parse_single_scores(raw, criteria)
             if parsed is not None:
-                return ScoreCard(scores=parsed["scores"], reasoning=parsed["reason"] or "the judge gave no reason",
-                                 method="parsed", raw=raw)
+                return ScoreCard(
+                    scores=parsed["scores"],
+                    reasoning=parsed["reason"] or "the judge gave no reason",
+                    method="parsed",
+                    raw=raw,
+                )
             if method == "generate":
                 raise PluginError(f"the judge model's reply could not be read as scores; it said: {raw[:300]!r}")
         scores = {c: round(10 * _yes_probability(model, tokenizer, prompt, answer, c), 2) for c in criteria}
     why = ("the judge model's reply was not readable, so " if raw else "") + (
         "each score is 10 x the model's probability of answering 'Yes' rather than 'No' to \"does this answer "
-        "<criterion>?\". " + "; ".join(f"{c}: {v:.2f}" for c, v in scores.items()))
+        '<criterion>?". ' + "; ".join(f"{c}: {v:.2f}" for c, v in scores.items())
+    )
     return ScoreCard(scores=scores, reasoning=why, method="loglik", raw=raw)

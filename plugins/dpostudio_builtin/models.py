@@ -22,17 +22,34 @@ def dpostudio_model_sources():
 
     keys = sorted(EMBEDDED_MODELS)
     return [
-        ModelSource(EMBEDDED, "Embedded default",
-                    "A small instruct model that ships with DPO Studio and works offline.",
-                    [SourceOption("name", "Model", kind="choice", choices=keys, default=keys[0] if keys else None)]),
-        ModelSource(HUB, "Hugging Face Hub", "A model id such as HuggingFaceTB/SmolLM2-135M-Instruct "
-                                             "(downloaded on first use, then read from the cache).",
-                    [SourceOption("model", "Model id", required=True, help="owner/name")]),
-        ModelSource(FOLDER, "Local folder", "A transformers model folder (config.json + safetensors).",
-                    [SourceOption("path", "Folder", kind="path", required=True)]),
-        ModelSource(GGUF, "GGUF file", "A .gguf file (LM Studio, Ollama, ...), converted once into the model store.",
-                    [SourceOption("path", "GGUF file", kind="path", required=True),
-                     SourceOption("name", "Name in the store", help="defaults to the file name")]),
+        ModelSource(
+            EMBEDDED,
+            "Embedded default",
+            "A small instruct model that ships with DPO Studio and works offline.",
+            [SourceOption("name", "Model", kind="choice", choices=keys, default=keys[0] if keys else None)],
+        ),
+        ModelSource(
+            HUB,
+            "Hugging Face Hub",
+            "A model id such as HuggingFaceTB/SmolLM2-135M-Instruct "
+            "(downloaded on first use, then read from the cache).",
+            [SourceOption("model", "Model id", required=True, help="owner/name")],
+        ),
+        ModelSource(
+            FOLDER,
+            "Local folder",
+            "A transformers model folder (config.json + safetensors).",
+            [SourceOption("path", "Folder", kind="path", required=True)],
+        ),
+        ModelSource(
+            GGUF,
+            "GGUF file",
+            "A .gguf file (LM Studio, Ollama, ...), converted once into the model store.",
+            [
+                SourceOption("path", "GGUF file", kind="path", required=True),
+                SourceOption("name", "Name in the store", help="defaults to the file name"),
+            ],
+        ),
     ]
 
 
@@ -47,15 +64,29 @@ def dpostudio_list_models():
             embedded_gguf_path(key)
         except ModelError:
             continue
-        entries.append(ModelEntry(spec=f"embedded:{key}", display_name=display, source=EMBEDDED,
-                                  options={"name": key}, description="embedded default"))
+        entries.append(
+            ModelEntry(
+                spec=f"embedded:{key}",
+                display_name=display,
+                source=EMBEDDED,
+                options={"name": key},
+                description="embedded default",
+            )
+        )
     embedded_names = {v[2] for v in EMBEDDED_MODELS.values()}
     for item in list_store():
         name = str(item.get("name") or Path(item["path"]).name)
         if name in embedded_names:
             continue
-        entries.append(ModelEntry(spec=item["path"], display_name=name, source=FOLDER, options={"path": item["path"]},
-                                  description=f"imported from {Path(str(item.get('source_path', ''))).name or 'GGUF'}"))
+        entries.append(
+            ModelEntry(
+                spec=item["path"],
+                display_name=name,
+                source=FOLDER,
+                options={"path": item["path"]},
+                description=f"imported from {Path(str(item.get('source_path', ''))).name or 'GGUF'}",
+            )
+        )
     return entries
 
 

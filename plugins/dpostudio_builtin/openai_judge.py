@@ -13,7 +13,6 @@ Uses only the standard library's HTTP client, so it adds no dependency. The opti
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 
@@ -31,25 +30,48 @@ RESPONSE_FORMATS = ("json_schema", "json_object", "none")
 @hookimpl
 def dpostudio_judges():
     """The OpenAI-compatible server judge."""
-    return [JudgeInfo(
-        id=OPENAI_JUDGE, title="OpenAI-compatible server",
-        description="A chat-completions server (Ollama, LM Studio, llama.cpp, vLLM, or OpenAI itself) scores both "
-                    "answers on each criterion (1-10) with a reason and names the better one.",
-        modes=["pairwise"],
-        options=[
-            SourceOption("base_url", "Server address", default=DEFAULT_BASE_URL, required=True,
-                         help="up to /v1: Ollama http://localhost:11434/v1, LM Studio http://localhost:1234/v1, "
-                              "llama.cpp http://localhost:8080/v1, vLLM http://localhost:8000/v1"),
-            SourceOption("model", "Model", default="", required=True, help="the model name the server knows"),
-            SourceOption("api_key", "API key", kind="secret",
-                         help="optional; empty uses the key saved in Settings or OPENAI_API_KEY, if any"),
-            SourceOption("response_format", "JSON mode", kind="choice", choices=list(RESPONSE_FORMATS),
-                         default="json_schema", help="how to ask for JSON; pick another if the server rejects it"),
-            SourceOption("timeout", "Timeout (s)", kind="float", default=rj.DEFAULT_TIMEOUT),
-            SourceOption("retries", "Retries", kind="int", default=rj.DEFAULT_RETRIES,
-                         help="extra attempts after a rate limit, server error or timeout"),
-        ],
-    )]
+    return [
+        JudgeInfo(
+            id=OPENAI_JUDGE,
+            title="OpenAI-compatible server",
+            description="A chat-completions server (Ollama, LM Studio, llama.cpp, vLLM, or OpenAI itself) scores both "
+            "answers on each criterion (1-10) with a reason and names the better one.",
+            modes=["pairwise"],
+            options=[
+                SourceOption(
+                    "base_url",
+                    "Server address",
+                    default=DEFAULT_BASE_URL,
+                    required=True,
+                    help="up to /v1: Ollama http://localhost:11434/v1, LM Studio http://localhost:1234/v1, "
+                    "llama.cpp http://localhost:8080/v1, vLLM http://localhost:8000/v1",
+                ),
+                SourceOption("model", "Model", default="", required=True, help="the model name the server knows"),
+                SourceOption(
+                    "api_key",
+                    "API key",
+                    kind="secret",
+                    help="optional; empty uses the key saved in Settings or OPENAI_API_KEY, if any",
+                ),
+                SourceOption(
+                    "response_format",
+                    "JSON mode",
+                    kind="choice",
+                    choices=list(RESPONSE_FORMATS),
+                    default="json_schema",
+                    help="how to ask for JSON; pick another if the server rejects it",
+                ),
+                SourceOption("timeout", "Timeout (s)", kind="float", default=rj.DEFAULT_TIMEOUT),
+                SourceOption(
+                    "retries",
+                    "Retries",
+                    kind="int",
+                    default=rj.DEFAULT_RETRIES,
+                    help="extra attempts after a rate limit, server error or timeout",
+                ),
+            ],
+        )
+    ]
 
 
 def _api_key(options: dict) -> str | None:
@@ -62,12 +84,18 @@ def _api_key(options: dict) -> str | None:
 
 
 def request_body(model: str, prompt: str, answer_a: str, answer_b: str, criteria: list[str], fmt: str) -> dict:
-    body = {"model": model, "temperature": 0, "stream": False,
-            "messages": [{"role": "system", "content": rj.SYSTEM_INSTRUCTION},
-                         {"role": "user", "content": rj.rubric(prompt, answer_a, answer_b, criteria)}]}
+    body = {
+        "model": model,
+        "temperature": 0,
+        "stream": False,
+        "messages": [
+            {"role": "system", "content": rj.SYSTEM_INSTRUCTION},
+            {"role": "user", "content": rj.rubric(prompt, answer_a, answer_b, criteria)},
+        ],
+    }
     if fmt == "json_schema":
-        body["response_format"] = {"type": "json_schema",
-                                   "json_schema": {"name": "verdict", "strict": True, "schema": rj.json_schema(criteria)}}
+        schema = {"name": "verdict", "strict": True, "schema": rj.json_schema(criteria)}
+        body["response_format"] = {"type": "json_schema", "json_schema": schema}
     elif fmt == "json_object":
         body["response_format"] = {"type": "json_object"}
     return body
@@ -103,12 +131,17 @@ def _post(url: str, body: dict, key: str | None, timeout: float) -> dict:
         if code in (408, 409) or code >= 500:
             raise rj.Transient(f"server error (HTTP {code}{detail_text})", retry_after) from None
         if code == 404:
-            raise rj.Fatal(f"{url} was not found (HTTP 404{detail_text}); the address should end in /v1 and the "
-                           "model must exist on the server") from None
-        hint = ("; try another JSON mode (response_format option)"
-                if "response_format" in detail or "json" in detail.lower() else "")
+            raise rj.Fatal(
+                f"{url} was not found (HTTP 404{detail_text}); the address should end in /v1 and the "
+                "model must exist on the server"
+            ) from None
+        hint = (
+            "; try another JSON mode (response_format option)"
+            if "response_format" in detail or "json" in detail.lower()
+            else ""
+        )
         raise rj.Fatal(f"the server rejected the request (HTTP {code}{detail_text}){hint}") from None
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         _, words = rj.describe_network_error(reason if isinstance(reason, BaseException) else exc)
         raise rj.Transient(words) from None
@@ -163,5 +196,10 @@ def dpostudio_judge_pair(judge_id, prompt, answer_a, answer_b, criteria, options
     key = _api_key(options)
     body = request_body(model, prompt, answer_a, answer_b, criteria, fmt)
     url = f"{base}/chat/completions"
-    return rj.judge_with_retries(lambda: reply_text(_post(url, body, key, timeout)), criteria,
-                                 judge_name=f"{model} at {base}", retries=retries, secret=key)
+    return rj.judge_with_retries(
+        lambda: reply_text(_post(url, body, key, timeout)),
+        criteria,
+        judge_name=f"{model} at {base}",
+        retries=retries,
+        secret=key,
+    )

@@ -24,7 +24,8 @@ import random
 import re
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dpostudio.plugins import DEFAULT_CRITERIA, PluginError, Verdict
 
@@ -63,8 +64,9 @@ class Fatal(Exception):
 
 
 def rubric(prompt: str, answer_a: str, answer_b: str, criteria: list[str]) -> str:
-    lines = "\n".join(f"- {c}: {CRITERION_HELP.get(c.lower(), 'how good the answer is in terms of ' + c)}"
-                      for c in criteria)
+    lines = "\n".join(
+        f"- {c}: {CRITERION_HELP.get(c.lower(), 'how good the answer is in terms of ' + c)}" for c in criteria
+    )
     per_answer = ", ".join(f'"{c}": <1-10>' for c in criteria)
     return (
         f"Question:\n{prompt}\n\n[Answer A]\n{answer_a}\n[End of answer A]\n\n"
@@ -80,14 +82,26 @@ def rubric(prompt: str, answer_a: str, answer_b: str, criteria: list[str]) -> st
 
 def json_schema(criteria: list[str]) -> dict:
     """The verdict as a JSON Schema (OpenAI ``json_schema`` response format; Gemini ``response_json_schema``)."""
-    side = {"type": "object",
-            "properties": {**{c: {"type": "integer", "minimum": 1, "maximum": 10} for c in criteria},
-                           "reason": {"type": "string"}},
-            "required": [*criteria, "reason"], "additionalProperties": False}
-    return {"type": "object",
-            "properties": {"answer_a": side, "answer_b": side, "winner": {"type": "string", "enum": ["A", "B", "tie"]},
-                           "reason": {"type": "string"}},
-            "required": ["answer_a", "answer_b", "winner", "reason"], "additionalProperties": False}
+    side = {
+        "type": "object",
+        "properties": {
+            **{c: {"type": "integer", "minimum": 1, "maximum": 10} for c in criteria},
+            "reason": {"type": "string"},
+        },
+        "required": [*criteria, "reason"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "answer_a": side,
+            "answer_b": side,
+            "winner": {"type": "string", "enum": ["A", "B", "tie"]},
+            "reason": {"type": "string"},
+        },
+        "required": ["answer_a", "answer_b", "winner", "reason"],
+        "additionalProperties": False,
+    }
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*\n?(.*?)\n?```$", re.DOTALL | re.IGNORECASE)
@@ -127,13 +141,21 @@ def parse_verdict(text: str, criteria: list[str]) -> tuple[dict | None, str]:
         reason = block.get("reason", "")
         reasons[side] = reason.strip() if isinstance(reason, str) else ""
     winner = data.get("winner")
-    winner = {"a": "A", "b": "B", "tie": "tie", "answer a": "A", "answer b": "B"}.get(str(winner).strip().lower()) \
-        if isinstance(winner, str) else None
+    winner = (
+        {"a": "A", "b": "B", "tie": "tie", "answer a": "A", "answer b": "B"}.get(str(winner).strip().lower())
+        if isinstance(winner, str)
+        else None
+    )
     if winner is None:
         return None, f"winner must be 'A', 'B' or 'tie', not {data.get('winner')!r}"
     reason = data.get("reason", "")
-    return {"scores": scores, "winner": winner, "reason": reason.strip() if isinstance(reason, str) else "",
-            "reason_a": reasons["A"], "reason_b": reasons["B"]}, ""
+    return {
+        "scores": scores,
+        "winner": winner,
+        "reason": reason.strip() if isinstance(reason, str) else "",
+        "reason_a": reasons["A"],
+        "reason_b": reasons["B"],
+    }, ""
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -165,8 +187,9 @@ def _sleep(seconds: float, stop: threading.Event | None = None) -> None:
         (stop or threading.Event()).wait(seconds)
 
 
-def judge_with_retries(call: Callable[[], str], criteria: list[str], *, judge_name: str, retries: int,
-                       secret: str | None = None) -> Verdict:
+def judge_with_retries(
+    call: Callable[[], str], criteria: list[str], *, judge_name: str, retries: int, secret: str | None = None
+) -> Verdict:
     """Run ``call`` (returns the reply text, raises Transient/Fatal) until a verdict parses.
 
     Raises ``PluginError`` with a message in words when the judge fails for good; the secret never appears in it.
@@ -191,15 +214,21 @@ def judge_with_retries(call: Callable[[], str], criteria: list[str], *, judge_na
                 wait = min(exc.retry_after, RETRY_AFTER_MAX)
                 notes.append(f"attempt {attempt}: {message}; waited {wait:g} s as asked (Retry-After)")
             else:
-                wait = min(BACKOFF_BASE * 2 ** (max(0, retries) - transient_left - 1), BACKOFF_MAX) * (1 + 0.25 * random.random())
+                backoff = min(BACKOFF_BASE * 2 ** (max(0, retries) - transient_left - 1), BACKOFF_MAX)
+                wait = backoff * (1 + 0.25 * random.random())
                 notes.append(f"attempt {attempt}: {message}; retried after {wait:.2f} s")
             _sleep(wait)
             continue
         parsed, why = parse_verdict(raw, criteria)
         if parsed is None:
             if parse_left <= 0:
-                raise PluginError(scrub(f"{judge_name}: the reply could not be read as a verdict ({why}) after "
-                                        f"{attempt} attempts; it said: {raw[:300]!r}", secret))
+                raise PluginError(
+                    scrub(
+                        f"{judge_name}: the reply could not be read as a verdict ({why}) after "
+                        f"{attempt} attempts; it said: {raw[:300]!r}",
+                        secret,
+                    )
+                )
             parse_left -= 1
             notes.append(f"attempt {attempt}: unreadable reply ({why}); asked again")
             continue
@@ -209,8 +238,13 @@ def judge_with_retries(call: Callable[[], str], criteria: list[str], *, judge_na
             reasoning += f" ({side_reasons})"
         method = "json" + (f", {attempt - 1} retr{'y' if attempt == 2 else 'ies'}" if attempt > 1 else "")
         raw_record = raw if not notes else raw + "\n\n[retries]\n" + "\n".join(notes)
-        return Verdict(winner=parsed["winner"], scores=parsed["scores"], reasoning=scrub(reasoning, secret),
-                       method=method, raw=scrub(raw_record, secret))
+        return Verdict(
+            winner=parsed["winner"],
+            scores=parsed["scores"],
+            reasoning=scrub(reasoning, secret),
+            method=method,
+            raw=scrub(raw_record, secret),
+        )
 
 
 def int_option(options: dict, name: str, default: int, low: int, high: int) -> int:

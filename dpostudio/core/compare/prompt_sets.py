@@ -14,12 +14,12 @@ Where one comes from:
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from dpostudio.core.errors import UserError
 from dpostudio.core.paths import RESOURCES_DIR
 
 PROMPT_SETS_DIR = RESOURCES_DIR / "prompt_sets"
@@ -47,7 +47,7 @@ class Prompt:
         return {"text": self.text, "messages": self.messages, "source": self.source}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Prompt":
+    def from_dict(cls, data: dict) -> Prompt:
         return cls(text=data["text"], messages=list(data.get("messages") or []), source=data.get("source", ""))
 
 
@@ -89,13 +89,12 @@ def _from_messages(value, where: str) -> Prompt:
         if not value.strip():
             raise PromptSetError(f"{where}: the prompt is empty")
         return Prompt(value.strip())
-    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m and "content" in m
-                                                 for m in value):
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m and "content" in m for m in value):
         messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
         if messages[-1]["role"] == "assistant":
             raise PromptSetError(f"{where}: the conversation ends with an assistant turn, not a user turn")
         return Prompt(flatten_prompt(messages), messages)
-    raise PromptSetError(f"{where}: \"prompt\" must be text or a list of chat messages")
+    raise PromptSetError(f'{where}: "prompt" must be text or a list of chat messages')
 
 
 def from_file(path: str | Path) -> list[Prompt]:
@@ -110,7 +109,7 @@ def from_file(path: str | Path) -> list[Prompt]:
     label = f"file:{path.name}"
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        rows = []
+        rows: list[Any] = []
         if suffix == ".json":
             try:
                 data = json.loads(text)
@@ -123,13 +122,14 @@ def from_file(path: str | Path) -> list[Prompt]:
                     try:
                         rows.append(json.loads(line))
                     except ValueError as exc:
-                        raise PromptSetError(f"{path.name} line {n} is not valid JSON: {exc.msg}") from exc
+                        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else exc
+                        raise PromptSetError(f"{path.name} line {n} is not valid JSON: {reason}") from exc
         prompts = []
         for n, row in enumerate(rows, 1):
             where = f"{path.name} row {n}"
             value = row if isinstance(row, str) else row.get("prompt") if isinstance(row, dict) else None
             if value is None:
-                raise PromptSetError(f"{where} has no \"prompt\" field")
+                raise PromptSetError(f'{where} has no "prompt" field')
             item = _from_messages(value, where)
             item.source = label
             prompts.append(item)
@@ -142,13 +142,18 @@ def from_file(path: str | Path) -> list[Prompt]:
 
 def eval_prompts(config, limit: int | None = None) -> list[Prompt]:
     """The held-out prompts of a run's evaluation split (same data pipeline and seed as training)."""
-    from dpostudio.core.data.templates import flatten_prompt
     from dpostudio.core.data.pipeline import prepare_pairs
+    from dpostudio.core.data.templates import flatten_prompt
 
     prepared = prepare_pairs(config)
     if not prepared.eval:
-        raise PromptSetError("this run has no held-out evaluation prompts (it trained with eval_ratio 0 and no "
-                             "eval split); pick another prompt set")
-    prompts = [Prompt(flatten_prompt(p["prompt"]), [dict(m) for m in p["prompt"]], source=f"eval row {p['row']}")
-               for p in prepared.eval if p["prompt"]]
+        raise PromptSetError(
+            "this run has no held-out evaluation prompts (it trained with eval_ratio 0 and no "
+            "eval split); pick another prompt set"
+        )
+    prompts = [
+        Prompt(flatten_prompt(p["prompt"]), [dict(m) for m in p["prompt"]], source=f"eval row {p['row']}")
+        for p in prepared.eval
+        if p["prompt"]
+    ]
     return prompts[:limit] if limit else prompts

@@ -18,8 +18,9 @@ import csv
 import json
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SIDES = ("base", "tuned")
 VERBOSITY_WARNING = 1.5  # tuned answers this many times longer (words) than base ones get a note
@@ -75,19 +76,18 @@ def append_item(folder: Path, item: dict) -> None:
 
 
 def read_items(folder: Path) -> list[dict]:
-    items = []
+    items: list[dict] = []
     try:
-        fh = open(Path(folder) / "items.jsonl", encoding="utf-8")
+        with open(Path(folder) / "items.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if line:
+                    try:
+                        items.append(json.loads(line))
+                    except ValueError:
+                        continue  # a line cut short by a crash
     except FileNotFoundError:
         return items
-    with fh:
-        for line in fh:
-            line = line.strip()
-            if line:
-                try:
-                    items.append(json.loads(line))
-                except ValueError:
-                    continue  # a line cut short by a crash
     return items
 
 
@@ -97,23 +97,65 @@ def log(folder: Path, text: str) -> None:
         fh.flush()
 
 
+def item_text(item: dict, total: int) -> str:
+    """One finished prompt as log.txt shows it: both answers, the verdict, the scores and the reasoning."""
+    lines = [f"=== Prompt {item['index'] + 1}/{total} ({item.get('prompt_source') or 'typed'}) ===", item["prompt"], ""]
+    for side in SIDES:
+        a = item[side]
+        lines += [
+            f"--- {side} ({a['words']} words, {a['tokens']} tokens, {a['seconds']} s, stop: {a['stop']}) ---",
+            a["answer"] or "(empty answer)",
+            "",
+        ]
+    if item.get("judge"):
+        if item.get("judge_error"):
+            lines.append(f"judge error: {item['judge_error']}")
+        else:
+            orders = ", ".join(f"{j['order'].replace('_', ' ')} -> {j['winner']}" for j in item["judgements"])
+            lines.append(f"verdict: {item['verdict']}  ({orders})")
+            for c, s in item["scores"].items():
+                lines.append(f"  {c}: base {s['base']:g}  tuned {s['tuned']:g}")
+        if item.get("reasoning"):
+            lines.append(f"reasoning: {item['reasoning']}")
+    return "\n".join(lines) + "\n"
+
+
+def summary_text(summary: dict) -> str:
+    """The summary as log.txt ends with it."""
+    lines = ["=== Summary ===", summary["headline"]]
+    for c, s in summary["mean_scores"].items():
+        if s["base"] is not None or s["tuned"] is not None:
+            lines.append(f"  mean {c}: base {s['base']}  tuned {s['tuned']}")
+    w, t = summary["mean_words"], summary["mean_tokens"]
+    if w["base"] is not None:
+        lines.append(
+            f"  mean length: base {w['base']:g} words / {t['base']:g} tokens, "
+            f"tuned {w['tuned']:g} words / {t['tuned']:g} tokens"
+        )
+    lines += [f"  note: {n}" for n in summary["notes"]]
+    return "\n".join(lines) + "\n"
+
+
 # --- summary ---------------------------------------------------------------------------------------------
 
-def _mean(values: Iterable[float]) -> float | None:
-    values = [v for v in values if v is not None]
-    return round(sum(values) / len(values), 2) if values else None
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 2) if present else None
 
 
-def summarize(items: list[dict], criteria: list[str] | None = None, *, judged: bool = True,
-              total: int | None = None) -> dict:
+def summarize(
+    items: list[dict], criteria: list[str] | None = None, *, judged: bool = True, total: int | None = None
+) -> dict:
     """Wins/ties/losses of tuned vs base, mean scores per criterion and side, mean answer lengths."""
     criteria = list(criteria or sorted({c for it in items for c in (it.get("scores") or {})}))
     verdicts = [it.get("verdict") for it in items]
     wins, losses, ties = verdicts.count("tuned"), verdicts.count("base"), verdicts.count("tie")
     errors = sum(1 for it in items if it.get("judge_error"))
     n = len(items)
-    mean_scores = {c: {s: _mean((it.get("scores") or {}).get(c, {}).get(s) for it in items) for s in SIDES}
-                   for c in criteria}
+    mean_scores = {
+        c: {s: _mean((it.get("scores") or {}).get(c, {}).get(s) for it in items) for s in SIDES} for c in criteria
+    }
     overall = {s: _mean(v for c in criteria for v in [mean_scores[c][s]]) for s in SIDES}
     words = {s: _mean(it[s]["words"] for it in items if it.get(s)) for s in SIDES}
     tokens = {s: _mean(it[s]["tokens"] for it in items if it.get(s)) for s in SIDES}
@@ -133,15 +175,30 @@ def summarize(items: list[dict], criteria: list[str] | None = None, *, judged: b
     elif ratio is not None and ratio <= 1 / VERBOSITY_WARNING:
         notes.append(f"tuned answers are much shorter than base ones ({ratio:g}x)")
     if flips:
-        notes.append(f"the judge changed its mind when the answers swapped places on {flips} prompt"
-                     f"{'s' if flips != 1 else ''} (counted as ties)")
+        notes.append(
+            f"the judge changed its mind when the answers swapped places on {flips} prompt"
+            f"{'s' if flips != 1 else ''} (counted as ties)"
+        )
     if total is not None and total > n:
         notes.append(f"only {n} of {total} prompts were finished")
-    return {"items": n, "prompts_planned": total if total is not None else n, "tuned_wins": wins,
-            "base_wins": losses, "ties": ties, "judge_errors": errors, "position_disagreements": flips,
-            "judged": judged, "headline": headline, "criteria": criteria, "mean_scores": mean_scores,
-            "mean_overall": overall, "mean_words": words, "mean_tokens": tokens, "length_ratio": ratio,
-            "notes": notes}
+    return {
+        "items": n,
+        "prompts_planned": total if total is not None else n,
+        "tuned_wins": wins,
+        "base_wins": losses,
+        "ties": ties,
+        "judge_errors": errors,
+        "position_disagreements": flips,
+        "judged": judged,
+        "headline": headline,
+        "criteria": criteria,
+        "mean_scores": mean_scores,
+        "mean_overall": overall,
+        "mean_words": words,
+        "mean_tokens": tokens,
+        "length_ratio": ratio,
+        "notes": notes,
+    }
 
 
 def write_summary(folder: Path, summary: dict) -> None:
@@ -149,28 +206,48 @@ def write_summary(folder: Path, summary: dict) -> None:
 
 
 def csv_rows(items: list[dict], criteria: list[str]) -> tuple[list[str], list[list[Any]]]:
-    header = ["index", "prompt", "base_answer", "tuned_answer", "base_words", "tuned_words", "base_tokens",
-              "tuned_tokens", "verdict"]
+    header = [
+        "index",
+        "prompt",
+        "base_answer",
+        "tuned_answer",
+        "base_words",
+        "tuned_words",
+        "base_tokens",
+        "tuned_tokens",
+        "verdict",
+    ]
     header += [f"{c}_{s}" for c in criteria for s in SIDES]
     header += ["reasoning", "judge_error"]
     rows = []
     for it in items:
         scores = it.get("scores") or {}
-        row = [it.get("index", 0) + 1, it.get("prompt", ""), it["base"]["answer"], it["tuned"]["answer"],
-               it["base"]["words"], it["tuned"]["words"], it["base"]["tokens"], it["tuned"]["tokens"],
-               it.get("verdict") or ""]
+        row = [
+            it.get("index", 0) + 1,
+            it.get("prompt", ""),
+            it["base"]["answer"],
+            it["tuned"]["answer"],
+            it["base"]["words"],
+            it["tuned"]["words"],
+            it["base"]["tokens"],
+            it["tuned"]["tokens"],
+            it.get("verdict") or "",
+        ]
         row += [scores.get(c, {}).get(s, "") for c in criteria for s in SIDES]
         row += [it.get("reasoning", ""), it.get("judge_error") or ""]
         rows.append(row)
     return header, rows
 
 
-def write_csv(folder: Path, items: list[dict] | None = None, criteria: list[str] | None = None,
-              dest: str | Path | None = None) -> Path:
+def write_csv(
+    folder: Path, items: list[dict] | None = None, criteria: list[str] | None = None, dest: str | Path | None = None
+) -> Path:
     """Write comparison.csv (or ``dest``); returns the path."""
     folder = Path(folder)
     items = read_items(folder) if items is None else items
-    criteria = criteria or read_meta(folder).get("criteria") or sorted({c for it in items for c in (it.get("scores") or {})})
+    criteria = (
+        criteria or read_meta(folder).get("criteria") or sorted({c for it in items for c in (it.get("scores") or {})})
+    )
     header, rows = csv_rows(items, criteria)
     path = Path(dest) if dest else folder / "comparison.csv"
     with open(path, "w", encoding="utf-8", newline="") as fh:
@@ -182,6 +259,7 @@ def write_csv(folder: Path, items: list[dict] | None = None, criteria: list[str]
 
 # --- reopening -------------------------------------------------------------------------------------------
 
+
 def load(folder: str | Path) -> dict:
     """A past comparison: ``{"id", "path", "meta", "items", "summary"}`` (summary recomputed when missing)."""
     folder = Path(folder)
@@ -192,8 +270,9 @@ def load(folder: str | Path) -> dict:
     try:
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        summary = summarize(items, meta.get("criteria"), judged=bool(meta.get("judge")),
-                            total=len(meta.get("prompts") or []) or None)
+        summary = summarize(
+            items, meta.get("criteria"), judged=bool(meta.get("judge")), total=len(meta.get("prompts") or []) or None
+        )
     return {"id": folder.name, "path": str(folder), "meta": meta, "items": items, "summary": summary}
 
 
@@ -206,14 +285,27 @@ def list_comparisons(run) -> list[dict]:
         try:
             summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            summary = summarize(read_items(folder), meta.get("criteria"), judged=bool(meta.get("judge")),
-                                total=len(meta.get("prompts") or []) or None)
+            summary = summarize(
+                read_items(folder),
+                meta.get("criteria"),
+                judged=bool(meta.get("judge")),
+                total=len(meta.get("prompts") or []) or None,
+            )
         status = meta.get("status", "unknown")
         if status == "running" and not _alive(meta.get("pid")):
             status = "interrupted"
-        rows.append({"id": folder.name, "path": str(folder), "status": status, "headline": summary.get("headline", ""),
-                     "prompts": len(meta.get("prompts") or []), "judge": meta.get("judge"),
-                     "adapter": meta.get("adapter_label", ""), "created_at": meta.get("created_at", 0)})
+        rows.append(
+            {
+                "id": folder.name,
+                "path": str(folder),
+                "status": status,
+                "headline": summary.get("headline", ""),
+                "prompts": len(meta.get("prompts") or []),
+                "judge": meta.get("judge"),
+                "adapter": meta.get("adapter_label", ""),
+                "created_at": meta.get("created_at", 0),
+            }
+        )
     return sorted(rows, key=lambda r: (r["created_at"], r["id"]), reverse=True)
 
 

@@ -9,11 +9,20 @@ from __future__ import annotations
 import math
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from dpostudio.core.data.problems import DataError
 
-_OPS = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
 _FILTER = re.compile(r"^\s*([^\s=!<>]+)\s*(==|!=|>=|<=|>|<|=)\s*(.*?)\s*$")
 
 
@@ -40,8 +49,10 @@ class RowFilter:
             except (TypeError, ValueError):
                 if self.op in ("==", "!="):
                     return _OPS[self.op](str(value), str(self.value))
-                raise DataError(f"{label}, row {row_no}, column '{self.column}': {value!r} is not a number, "
-                                f"so filter '{self.text}' cannot compare it") from None
+                raise DataError(
+                    f"{label}, row {row_no}, column '{self.column}': {value!r} is not a number, "
+                    f"so filter '{self.text}' cannot compare it"
+                ) from None
         elif self.op not in ("==", "!="):
             raise DataError(f"filter '{self.text}': only == and != compare text")
         else:
@@ -92,8 +103,10 @@ def apply_filters(ds, filters: list[str], *, label: str = "data") -> tuple[list[
     parsed = [parse_filter(f) for f in filters]
     for f in parsed:
         if f.column not in ds.column_names:
-            raise DataError(f"{label}: filter '{f.text}' names column {f.column!r}, which is not in the data; "
-                            f"found {', '.join(map(repr, ds.column_names))}")
+            raise DataError(
+                f"{label}: filter '{f.text}' names column {f.column!r}, which is not in the data; "
+                f"found {', '.join(map(repr, ds.column_names))}"
+            )
     if not parsed:
         return list(range(len(ds))), []
     columns = {f.column: ds[f.column] for f in parsed}

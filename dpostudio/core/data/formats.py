@@ -32,15 +32,26 @@ FORMATS = {
 DATA_FORMATS = ("auto", *FORMATS)
 ROLES = ("prompt", "chosen", "rejected", "system")
 _DEFAULTS = {
-    "standard": ("prompt", None), "conversational": ("prompt", None), "implicit_prompt": (None, None),
-    "hh_rlhf": (None, None), "orca": ("question", "system"), "distilabel": ("input", "system"),
+    "standard": ("prompt", None),
+    "conversational": ("prompt", None),
+    "implicit_prompt": (None, None),
+    "hh_rlhf": (None, None),
+    "orca": ("question", "system"),
+    "distilabel": ("input", "system"),
     "ultrafeedback": ("prompt", None),
 }
 PROMPT_ALIASES = ("prompt", "question", "instruction", "input", "query")
 SYSTEM_ALIASES = ("system", "system_prompt")
 DISTILABEL_COLUMNS = ("status", "chosen_score", "in_gsm8k_train")
-_ROLE_NAMES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "bot": "assistant",
-               "model": "assistant", "system": "system"}
+_ROLE_NAMES = {
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+    "system": "system",
+}
 _HH_TURN = re.compile(r"(?:\A|\n\n)(Human|Assistant):[ \t]?")
 
 
@@ -60,25 +71,40 @@ class Detection:
         return f"{FORMATS[self.format]} ({how}: {self.reason}); columns: {cols}"
 
     def to_dict(self) -> dict:
-        return {"format": self.format, "mapping": dict(self.mapping), "reason": self.reason, "forced": self.forced,
-                "overridden": list(self.overridden)}
+        return {
+            "format": self.format,
+            "mapping": dict(self.mapping),
+            "reason": self.reason,
+            "forced": self.forced,
+            "overridden": list(self.overridden),
+        }
 
 
 def _no_column_error(label: str, role: str, columns: list[str]) -> DataError:
     found = ", ".join(repr(c) for c in columns) or "none"
-    return DataError(f"{label}: no column for the {role} answer; found {found}. "
-                     f"Map one with --map {role}=COLUMN (or in the dataset pane)")
+    return DataError(
+        f"{label}: no column for the {role} answer; found {found}. "
+        f"Map one with --map {role}=COLUMN (or in the dataset pane)"
+    )
 
 
-def detect_format(columns: list[str], sample: list[dict], *, forced: str = "auto",
-                  overrides: dict[str, str | None] | None = None, label: str = "data") -> Detection:
+def detect_format(
+    columns: list[str],
+    sample: list[dict],
+    *,
+    forced: str = "auto",
+    overrides: dict[str, str | None] | None = None,
+    label: str = "data",
+) -> Detection:
     """Pick the format and column mapping from the column names and a few sample rows."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     for role, col in overrides.items():
         if role not in ROLES:
             raise DataError(f"column mapping: unknown part {role!r} (use prompt, chosen, rejected or system)")
         if col not in columns:
-            raise DataError(f"{label}: column {col!r} (mapped to {role}) not found; found {', '.join(map(repr, columns))}")
+            raise DataError(
+                f"{label}: column {col!r} (mapped to {role}) not found; found {', '.join(map(repr, columns))}"
+            )
     if forced not in DATA_FORMATS:
         raise DataError(f"data_format: unknown format {forced!r}; known: {', '.join(DATA_FORMATS)}")
     chosen = overrides.get("chosen") or ("chosen" if "chosen" in columns else None)
@@ -93,8 +119,10 @@ def detect_format(columns: list[str], sample: list[dict], *, forced: str = "auto
         prompt = overrides.get("prompt") or (prompt if prompt in cols else None)
         system = overrides.get("system") or (system if system in cols else None)
         if _DEFAULTS[forced][0] and not prompt:
-            raise DataError(f"{label}: format {forced!r} needs a {_DEFAULTS[forced][0]!r} column for the prompt; "
-                            f"found {', '.join(map(repr, columns))}. Map one with --map prompt=COLUMN")
+            raise DataError(
+                f"{label}: format {forced!r} needs a {_DEFAULTS[forced][0]!r} column for the prompt; "
+                f"found {', '.join(map(repr, columns))}. Map one with --map prompt=COLUMN"
+            )
         mapping = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "system": system}
         return Detection(forced, mapping, "chosen by the user", True, sorted(overrides))
     prompt = overrides.get("prompt") or next((c for c in PROMPT_ALIASES if c in cols), None)
@@ -124,7 +152,9 @@ def detect_format(columns: list[str], sample: list[dict], *, forced: str = "auto
 
 
 def looks_like_hh(text) -> bool:
-    return isinstance(text, str) and "Assistant:" in text and ("\n\nHuman:" in text or text.lstrip().startswith("Human:"))
+    return (
+        isinstance(text, str) and "Assistant:" in text and ("\n\nHuman:" in text or text.lstrip().startswith("Human:"))
+    )
 
 
 def _looks_like_messages(value) -> bool:
@@ -144,7 +174,8 @@ class RowError(Exception):
 
 def _describe_type(value) -> str:
     return {bool: "true/false", int: "a number", float: "a number", dict: "an object", list: "a list"}.get(
-        type(value), type(value).__name__)
+        type(value), type(value).__name__
+    )
 
 
 def as_text(value, column: str | None) -> str | None:
@@ -182,9 +213,10 @@ def as_messages(value, column: str | None) -> list[dict]:
             raise RowError(column, f"message {i} has role {role!r} (expected system, user or assistant)")
         if isinstance(content, list):  # multimodal-style parts: keep the text parts
             parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type", "text") == "text"]
-            if len(parts) != len(content) or not all(isinstance(p, str) for p in parts):
+            texts = [p for p in parts if isinstance(p, str)]
+            if len(texts) != len(content):
                 raise RowError(column, f"message {i} has content parts that are not text")
-            content = "".join(parts)
+            content = "".join(texts)
         if content is None:
             raise RowError(column, f"message {i} has no content")
         if not isinstance(content, str):
@@ -205,7 +237,7 @@ def parse_hh(text: str, column: str | None) -> list[dict]:
     return [{"role": "user" if r == "Human" else "assistant", "content": c.strip()} for r, c in zip(roles, contents)]
 
 
-def _answer_value(value, column: str, hh: bool):
+def _answer_value(value, column: str | None, hh: bool):
     """Chosen/rejected value -> text, or a message list for conversations/transcripts.
 
     An answer must be text (or messages): a bare number or true/false in a JSON row is a data error, reported
@@ -220,7 +252,9 @@ def _answer_value(value, column: str, hh: bool):
     return parse_hh(text, column) if hh and looks_like_hh(text) else text
 
 
-def _split_conversations(c: list[dict], r: list[dict], ccol: str, rcol: str) -> tuple[list[dict], str, str]:
+def _split_conversations(
+    c: list[dict], r: list[dict], ccol: str | None, rcol: str | None
+) -> tuple[list[dict], str, str]:
     for msgs, col, name in ((c, ccol, "chosen"), (r, rcol, "rejected")):
         if not msgs:
             raise RowError(col, f"the {name} conversation is empty")
@@ -228,8 +262,9 @@ def _split_conversations(c: list[dict], r: list[dict], ccol: str, rcol: str) -> 
             raise RowError(col, f"the {name} conversation ends with a {msgs[-1]['role']} turn, not an assistant answer")
     if c[:-1] != r[:-1]:
         turn = next((i for i, (a, b) in enumerate(zip(c[:-1], r[:-1]), 1) if a != b), min(len(c), len(r)))
-        raise RowError(ccol, f"chosen and rejected do not share a prompt: they differ at turn {turn}, "
-                             "before the final answer")
+        raise RowError(
+            ccol, f"chosen and rejected do not share a prompt: they differ at turn {turn}, before the final answer"
+        )
     return c[:-1], c[-1]["content"], r[-1]["content"]
 
 
@@ -266,7 +301,7 @@ def normalize_row(row: dict, detection: Detection, row_no: int) -> dict:
         if prompt is None:  # implicit prompt in plain text: the shared beginning is the prompt
             shared = os.path.commonprefix([c, r])
             prompt = [{"role": "user", "content": shared}] if shared.strip() else []
-            c, r = c[len(shared):], r[len(shared):]
+            c, r = c[len(shared) :], r[len(shared) :]
         chosen, rejected = c, r
     else:
         c = c if isinstance(c, list) else [{"role": "assistant", "content": c}]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dpostudio.core.data.filters import apply_filters, suggest_filters
 from dpostudio.core.data.formats import Detection, RowError, detect_format, normalize_row
@@ -25,12 +25,26 @@ from dpostudio.core.data.stats import PairStats, compute_stats, measure
 from dpostudio.core.data.templates import ALPACA_TEMPLATE, PairPreview, preview_pair, template_pairs  # noqa: F401
 from dpostudio.core.data.validation import apply_policy, validate_pairs
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from dpostudio.core.training.run_config import RunConfig
+
 REQUIRED_COLUMNS = ("prompt", "chosen", "rejected")
 DETECT_SAMPLE = 50
 
 __all__ = [
-    "DataError", "PreferenceSplits", "PreparedPairs", "DataReport", "load_raw", "load_splits", "prepare_pairs",
-    "inspect_data", "preview_row", "split_pairs", "ALPACA_TEMPLATE",
+    "DataError",
+    "PreferenceSplits",
+    "PreparedPairs",
+    "DataReport",
+    "load_raw",
+    "load_splits",
+    "prepare_pairs",
+    "inspect_data",
+    "preview_row",
+    "split_pairs",
+    "ALPACA_TEMPLATE",
 ]
 
 
@@ -66,9 +80,13 @@ class PreparedPairs:
     lengths: dict[tuple[str, int], tuple[int, int, int]] = field(default_factory=dict)
 
 
-def config_mapping(config) -> dict[str, str | None]:
-    return {"prompt": config.column_prompt, "chosen": config.column_chosen, "rejected": config.column_rejected,
-            "system": config.column_system}
+def config_mapping(config: RunConfig) -> dict[str, str | None]:
+    return {
+        "prompt": config.column_prompt,
+        "chosen": config.column_chosen,
+        "rejected": config.column_rejected,
+        "system": config.column_system,
+    }
 
 
 def _normalise(raw, keep: list[int], detection: Detection, label: str, split: str):
@@ -87,8 +105,9 @@ def left_out_rows(problems: list[Problem], drop, limit: int = 5) -> str:
     gone = [p for p in problems if not p.droppable or p.kind in drop]
     if not gone:
         return "No rows were left out."
-    shown = "; ".join(f"row {p.row}{f' ({p.split})' if p.split not in ('train', '') else ''}: {p.reason}"
-                      for p in gone[:limit])
+    shown = "; ".join(
+        f"row {p.row}{f' ({p.split})' if p.split not in ('train', '') else ''}: {p.reason}" for p in gone[:limit]
+    )
     more = f"; and {len(gone) - limit} more (see `dpostudio data inspect`)" if len(gone) > limit else ""
     return f"Left out: {shown}{more}."
 
@@ -100,27 +119,40 @@ def split_pairs(pairs: list[dict], ratio: float, seed: int, *, label: str = "dat
     n = len(pairs)
     n_eval = max(1, round(n * ratio))
     if n < 2 or n - n_eval < 1:
-        raise DataError(f"{label}: only {n} usable row(s); need at least 2 to split off evaluation rows "
-                        "(set eval_ratio to 0 to train without evaluation)")
+        raise DataError(
+            f"{label}: only {n} usable row(s); need at least 2 to split off evaluation rows "
+            "(set eval_ratio to 0 to train without evaluation)"
+        )
     order = list(range(n))
     random.Random(seed).shuffle(order)
     held = set(order[:n_eval])
     return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]
 
 
-def prepare_pairs(config, tokenizer=None, *, check_truncation: bool | None = None,
-                  measure_limit: int | None = None) -> PreparedPairs:
+def prepare_pairs(
+    config: RunConfig,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    check_truncation: bool | None = None,
+    measure_limit: int | None = None,
+) -> PreparedPairs:
     """Run the pipeline up to (not including) templating. Token lengths are measured when a tokenizer is given and
     truncation is checked (by default only when "truncated" is among ``config.drop_problems``)."""
     label = source_label(config.dataset)
     drop = check_drop_kinds(config.drop_problems)
-    raw_train, raw_eval = load_raw(config.dataset, config_name=config.dataset_config, split=config.dataset_split,
-                                   first_n=config.first_n, eval_split=config.eval_split)
+    raw_train, raw_eval = load_raw(
+        config.dataset,
+        config_name=config.dataset_config,
+        split=config.dataset_split,
+        first_n=config.first_n,
+        eval_split=config.eval_split,
+    )
     if len(raw_train) == 0:
         raise DataError(f"{label}: the {config.dataset_split!r} split has no rows")
     sample = [raw_train[i] for i in range(min(DETECT_SAMPLE, len(raw_train)))]
-    detection = detect_format(raw_train.column_names, sample, forced=config.data_format,
-                              overrides=config_mapping(config), label=label)
+    detection = detect_format(
+        raw_train.column_names, sample, forced=config.data_format, overrides=config_mapping(config), label=label
+    )
     notes = [f"format: {detection.describe()}"]
     if config.first_n:
         notes.append(f"first {config.first_n} rows of the source")
@@ -139,13 +171,15 @@ def prepare_pairs(config, tokenizer=None, *, check_truncation: bool | None = Non
         row_lengths = None
         if tokenizer is not None and check_truncation:
             measured = pairs[:measure_limit] if measure_limit else pairs
-            row_lengths = measure(measured, tokenizer, template=config.prompt_template,
-                                  system_prompt=config.system_prompt)
+            row_lengths = measure(
+                measured, tokenizer, template=config.prompt_template, system_prompt=config.system_prompt
+            )
             lengths.update({(split, p["row"]): ln for p, ln in zip(measured, row_lengths)})
             if len(measured) < len(pairs):
                 notes.append(f"{split}: truncation checked on the first {len(measured)} of {len(pairs)} rows")
-        found = validate_pairs(pairs, detection.mapping, source=label, split=split, lengths=row_lengths,
-                               max_length=config.max_length)
+        found = validate_pairs(
+            pairs, detection.mapping, source=label, split=split, lengths=row_lengths, max_length=config.max_length
+        )
         split_problems = sorted(unusable + found, key=lambda p: p.row)
         problems.extend(split_problems)
         pairs, split_dropped = apply_policy(pairs, found, drop)
@@ -156,8 +190,9 @@ def prepare_pairs(config, tokenizer=None, *, check_truncation: bool | None = Non
         kept[split] = pairs
     if not kept["train"]:
         counts = ", ".join(f"{k}: {v}" for k, v in summarize(problems).items()) or "none"
-        raise DataError(f"{label}: no usable training rows are left (problems found: {counts}). "
-                        + left_out_rows(problems, drop))
+        raise DataError(
+            f"{label}: no usable training rows are left (problems found: {counts}). " + left_out_rows(problems, drop)
+        )
     if dropped:
         notes.append("left out: " + ", ".join(f"{n} {kind}" for kind, n in dropped.items()))
     train, heldout = kept["train"], kept.get("eval")
@@ -167,13 +202,25 @@ def prepare_pairs(config, tokenizer=None, *, check_truncation: bool | None = Non
             train, heldout = split_pairs(train, config.eval_ratio, config.split_seed, label=label)
         except DataError as exc:
             raise DataError(f"{exc}. {left_out_rows(problems, drop)}") from None
-        notes.append(f"split {len(train)}/{len(heldout)} rows (eval ratio {config.eval_ratio:g}, "
-                     f"seed {config.split_seed})")
+        notes.append(
+            f"split {len(train)}/{len(heldout)} rows (eval ratio {config.eval_ratio:g}, seed {config.split_seed})"
+        )
     elif heldout is not None:
         heldout = heldout or None
-    return PreparedPairs(label, detection, list(raw_train.column_names),
-                         {name: len(raw) for name, raw in split_names}, train, heldout, problems, dropped, notes,
-                         suggest_filters(raw_train.column_names), eval_from_source, lengths)
+    return PreparedPairs(
+        label,
+        detection,
+        list(raw_train.column_names),
+        {name: len(raw) for name, raw in split_names},
+        train,
+        heldout,
+        problems,
+        dropped,
+        notes,
+        suggest_filters(raw_train.column_names),
+        eval_from_source,
+        lengths,
+    )
 
 
 def _to_dataset(rows: list[dict]):
@@ -182,18 +229,32 @@ def _to_dataset(rows: list[dict]):
     return Dataset.from_list(rows)
 
 
-def load_splits(config, tokenizer=None) -> PreferenceSplits:
+def load_splits(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> PreferenceSplits:
     """Load ``config.dataset`` and return training-ready train/eval Datasets in the shape DPOTrainer takes."""
     prepared = prepare_pairs(config, tokenizer)
-    kwargs = {"system_prompt": config.system_prompt, "tokenizer": tokenizer}
-    train = _to_dataset(template_pairs(prepared.train, config.prompt_template, **kwargs))
+    train = _to_dataset(
+        template_pairs(prepared.train, config.prompt_template, system_prompt=config.system_prompt, tokenizer=tokenizer)
+    )
     heldout = None
     if prepared.eval:
-        heldout = _to_dataset(template_pairs(prepared.eval, config.prompt_template, **kwargs))
+        heldout = _to_dataset(
+            template_pairs(
+                prepared.eval, config.prompt_template, system_prompt=config.system_prompt, tokenizer=tokenizer
+            )
+        )
     d = prepared.detection
-    return PreferenceSplits(train, heldout, config.dataset, prepared.notes, d.format, dict(d.mapping),
-                            prepared.problems, prepared.dropped, [p["row"] for p in prepared.train],
-                            [p["row"] for p in prepared.eval or []])
+    return PreferenceSplits(
+        train,
+        heldout,
+        config.dataset,
+        prepared.notes,
+        d.format,
+        dict(d.mapping),
+        prepared.problems,
+        prepared.dropped,
+        [p["row"] for p in prepared.train],
+        [p["row"] for p in prepared.eval or []],
+    )
 
 
 @dataclass
@@ -216,15 +277,28 @@ class DataReport:
 
     def to_dict(self, max_problems: int | None = 50) -> dict:
         return {
-            "source": self.source, "detection": self.detection.to_dict(), "columns": self.columns,
-            "rows_read": self.rows_read, "rows_used": self.rows_used, "problem_counts": self.problem_counts,
-            "problems": [p.to_dict() for p in self.problems[:max_problems]], "dropped": self.dropped,
-            "stats": self.stats.to_dict(), "notes": self.notes, "suggested_filters": self.suggested_filters,
+            "source": self.source,
+            "detection": self.detection.to_dict(),
+            "columns": self.columns,
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "problem_counts": self.problem_counts,
+            "problems": [p.to_dict() for p in self.problems[:max_problems]],
+            "dropped": self.dropped,
+            "stats": self.stats.to_dict(),
+            "notes": self.notes,
+            "suggested_filters": self.suggested_filters,
             "drop_kinds": self.drop_kinds,
         }
 
 
-def inspect_data(config, tokenizer=None, *, stats_rows: int = 2000, measure_limit: int | None = 20000) -> DataReport:
+def inspect_data(
+    config: RunConfig,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    stats_rows: int = 2000,
+    measure_limit: int | None = 20000,
+) -> DataReport:
     """Load and check a source under ``config`` without training: format, mapping, counts, problems (truncation
     included when a tokenizer is given), and length stats on up to ``stats_rows`` rows of the usable pairs."""
     prepared = prepare_pairs(config, tokenizer, check_truncation=tokenizer is not None, measure_limit=measure_limit)
@@ -233,21 +307,47 @@ def inspect_data(config, tokenizer=None, *, stats_rows: int = 2000, measure_limi
     origin = {id(p): s for s, p in used}
     if tokenizer is not None:
         missing = [p for s, p in sample if (origin[id(p)], p["row"]) not in prepared.lengths]
-        extra = dict(zip((id(p) for p in missing), measure(missing, tokenizer, template=config.prompt_template,
-                                                           system_prompt=config.system_prompt)))
+        extra = dict(
+            zip(
+                (id(p) for p in missing),
+                measure(missing, tokenizer, template=config.prompt_template, system_prompt=config.system_prompt),
+            )
+        )
         lengths = [prepared.lengths.get((s, p["row"])) or extra[id(p)] for s, p in sample]
     else:
         lengths = measure([p for _, p in sample], None, template=config.prompt_template)
-    stats = compute_stats(lengths, rows=len(used), unit="tokens" if tokenizer is not None else "characters",
-                          max_length=config.max_length if tokenizer is not None else None)
+    stats = compute_stats(
+        lengths,
+        rows=len(used),
+        unit="tokens" if tokenizer is not None else "characters",
+        max_length=config.max_length if tokenizer is not None else None,
+    )
     rows_used = {"train": len(prepared.train), "eval": len(prepared.eval or [])}
-    return DataReport(prepared.source, prepared.detection, prepared.columns, prepared.rows_read, rows_used,
-                      prepared.problems, summarize(prepared.problems), prepared.dropped, stats, prepared.notes,
-                      prepared.suggested_filters, prepared, list(config.drop_problems))
+    return DataReport(
+        prepared.source,
+        prepared.detection,
+        prepared.columns,
+        prepared.rows_read,
+        rows_used,
+        prepared.problems,
+        summarize(prepared.problems),
+        prepared.dropped,
+        stats,
+        prepared.notes,
+        prepared.suggested_filters,
+        prepared,
+        list(config.drop_problems),
+    )
 
 
-def preview_row(config, row: int, tokenizer=None, *, split: str = "train", prepared: PreparedPairs | None = None
-                ) -> PairPreview:
+def preview_row(
+    config: RunConfig,
+    row: int,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    split: str = "train",
+    prepared: PreparedPairs | None = None,
+) -> PairPreview:
     """Exactly what the model sees for source row ``row`` (1-based) after templating with ``tokenizer``.
 
     Pass ``prepared`` (from a DataReport's ``pairs``) to avoid reloading. Rows that were left out can still be
@@ -255,8 +355,13 @@ def preview_row(config, row: int, tokenizer=None, *, split: str = "train", prepa
     """
     prepared = prepared or prepare_pairs(config, None)
     label = prepared.source
-    raw_train, raw_eval = load_raw(config.dataset, config_name=config.dataset_config, split=config.dataset_split,
-                                first_n=config.first_n, eval_split=config.eval_split)
+    raw_train, raw_eval = load_raw(
+        config.dataset,
+        config_name=config.dataset_config,
+        split=config.dataset_split,
+        first_n=config.first_n,
+        eval_split=config.eval_split,
+    )
     raw = raw_eval if split == "eval" and raw_eval is not None else raw_train
     if not 1 <= row <= len(raw):
         raise DataError(f"{label}: there is no row {row} (the {split} split has {len(raw)} rows)")

@@ -6,9 +6,9 @@ the source, before any filtering) and the column, so a user can find the row in 
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 from dataclasses import dataclass
+
+from dpostudio.core.errors import UserError
 
 #: Problem kinds a user may choose to drop or keep (RunConfig.drop_problems lists the dropped ones).
 PROBLEM_KINDS = {
@@ -53,8 +53,14 @@ class Problem:
         return f"{', '.join(where)}: {self.reason}"
 
     def to_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "kind": self.kind, "reason": self.reason,
-                "split": self.split, "message": self.message()}
+        return {
+            "row": self.row,
+            "column": self.column,
+            "kind": self.kind,
+            "reason": self.reason,
+            "split": self.split,
+            "message": self.message(),
+        }
 
     def __str__(self) -> str:
         return self.message()
@@ -64,9 +70,7 @@ def check_drop_kinds(kinds: list[str]) -> list[str]:
     """Validate RunConfig.drop_problems; unknown names raise DataError naming the setting."""
     unknown = [k for k in kinds if k not in PROBLEM_KINDS]
     if unknown:
-        raise DataError(
-            f"drop_problems: unknown problem kind {unknown[0]!r}; known: {', '.join(PROBLEM_KINDS)}"
-        )
+        raise DataError(f"drop_problems: unknown problem kind {unknown[0]!r}; known: {', '.join(PROBLEM_KINDS)}")
     return list(kinds)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dpostudio.core.paths import RESOURCES_DIR
 from dpostudio.core.data.problems import DataError
+from dpostudio.core.paths import RESOURCES_DIR
 
 BUILTIN_DEMO = "builtin:demo"
 BUILTIN_DEMO_DIR = RESOURCES_DIR / "demo_pairs"
@@ -42,8 +42,14 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def load_raw(source: str, *, config_name: str | None = None, split: str = "train", first_n: int | None = None,
-             eval_split: str | None = None):
+def load_raw(
+    source: str,
+    *,
+    config_name: str | None = None,
+    split: str = "train",
+    first_n: int | None = None,
+    eval_split: str | None = None,
+):
     """Load a source into ``(train, heldout_or_None)`` raw ``datasets.Dataset`` objects.
 
     ``first_n`` keeps only the first N rows of the training split (and of the held-out split). ``eval_split``
@@ -95,7 +101,7 @@ def _load_from_plugin(source: str):
 
     from dpostudio.core.plugin_access import PluginCallError, plugins
 
-    source_id, _, query = source[len(PLUGIN_PREFIX):].partition("?")
+    source_id, _, query = source[len(PLUGIN_PREFIX) :].partition("?")
     if not source_id:
         raise DataError(f"{source}: name the plugin's dataset source after 'plugin:'")
     try:
@@ -141,8 +147,11 @@ def check_text_file(path: Path, builder: str) -> None:
     kind = "JSONL" if _suffix(path) == ".jsonl" else builder.upper()
     if not head.replace(b"\xef\xbb\xbf", b"").strip():
         raise DataError(f"{path.name}: the file is empty (expected {kind} rows)")
-    looks = {b"PAR1": "a Parquet file (name it .parquet)", b"\x1f\x8b": "gzip-compressed (name it .gz)",
-             b"PK\x03\x04": "a ZIP archive (unpack it first)"}
+    looks = {
+        b"PAR1": "a Parquet file (name it .parquet)",
+        b"\x1f\x8b": "gzip-compressed (name it .gz)",
+        b"PK\x03\x04": "a ZIP archive (unpack it first)",
+    }
     for magic, what in looks.items():
         if head.startswith(magic):
             raise DataError(f"{path.name}: this is not a {kind} text file; it looks like {what}")
@@ -151,16 +160,20 @@ def check_text_file(path: Path, builder: str) -> None:
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
             line = head[: exc.start].count(b"\n") + 1
-            raise DataError(f"{path.name}: not UTF-8 text (byte 0x{head[exc.start]:02x} at line {line}, "
-                            f"byte {exc.start + 1}); {kind} files must be saved as UTF-8 text") from None
+            raise DataError(
+                f"{path.name}: not UTF-8 text (byte 0x{head[exc.start]:02x} at line {line}, "
+                f"byte {exc.start + 1}); {kind} files must be saved as UTF-8 text"
+            ) from None
     if b"\x00" in head:
         raise DataError(f"{path.name}: contains binary data (NUL bytes); {kind} files must be UTF-8 text")
     if builder == "csv":
         header = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[0]
         for sep, name in ((";", "semicolon"), ("\t", "tab")):
             if header.count(sep) >= 1 and "," not in header:
-                raise DataError(f"{path.name}: the file looks {sep!r}-separated ({name}s in the header "
-                                f"{header[:80]!r}); save it with commas as separators")
+                raise DataError(
+                    f"{path.name}: the file looks {sep!r}-separated ({name}s in the header "
+                    f"{header[:80]!r}); save it with commas as separators"
+                )
 
 
 def _load_file(path: Path, builder: str):
@@ -213,7 +226,9 @@ def _load_json_rows(path: Path, original: BaseException):
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path.name}: line {lineno} is not valid JSON ({exc.msg}, at character {exc.colno})") from exc
+                raise DataError(
+                    f"{path.name}: line {lineno} is not valid JSON ({exc.msg}, at character {exc.colno})"
+                ) from exc
     if isinstance(rows, dict):
         lists = [v for v in rows.values() if isinstance(v, list)]
         rows = lists[0] if len(lists) == 1 else []

@@ -8,8 +8,12 @@ Without a tokenizer lengths are counted in characters (and truncation cannot be 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dpostudio.core.data.templates import template_pairs, token_lengths
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 PERCENTILES = (5, 25, 50, 75, 95, 99)
 BIAS_WARN_SHARE = 0.6  # chosen longer (or shorter) in more than this share of rows -> warn
@@ -24,8 +28,13 @@ class LengthStats:
     percentiles: dict[int, float]
 
     def to_dict(self) -> dict:
-        return {"count": self.count, "mean": self.mean, "min": self.min, "max": self.max,
-                "percentiles": {f"p{k}": v for k, v in self.percentiles.items()}}
+        return {
+            "count": self.count,
+            "mean": self.mean,
+            "min": self.min,
+            "max": self.max,
+            "percentiles": {f"p{k}": v for k, v in self.percentiles.items()},
+        }
 
 
 @dataclass
@@ -63,8 +72,13 @@ def describe_lengths(values: list[int]) -> LengthStats | None:
     return LengthStats(len(values), float(arr.mean()), int(arr.min()), int(arr.max()), pct)
 
 
-def measure(pairs: list[dict], tokenizer=None, *, template: str = "chat", system_prompt: str | None = None
-            ) -> list[tuple[int, int, int]]:
+def measure(
+    pairs: list[dict],
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    template: str = "chat",
+    system_prompt: str | None = None,
+) -> list[tuple[int, int, int]]:
     """(prompt, chosen, rejected) lengths per pair: tokens as TRL counts them, or characters without a tokenizer."""
     if tokenizer is None:
         rows = template_pairs(pairs, template if template != "chat" else "none", system_prompt=system_prompt)
@@ -73,14 +87,21 @@ def measure(pairs: list[dict], tokenizer=None, *, template: str = "chat", system
     return [token_lengths(r, tokenizer) for r in rows]
 
 
-def compute_stats(lengths: list[tuple[int, int, int]], *, rows: int | None = None, unit: str = "tokens",
-                  max_length: int | None = None) -> PairStats:
+def compute_stats(
+    lengths: list[tuple[int, int, int]], *, rows: int | None = None, unit: str = "tokens", max_length: int | None = None
+) -> PairStats:
     """Summarise measured lengths; ``rows`` is the full row count when ``lengths`` covers only a sample."""
     prompts = [p for p, _, _ in lengths]
     chosen = [c for _, c, _ in lengths]
     rejected = [r for _, _, r in lengths]
-    stats = PairStats(rows if rows is not None else len(lengths), unit, describe_lengths(prompts),
-                      describe_lengths(chosen), describe_lengths(rejected), measured_rows=len(lengths))
+    stats = PairStats(
+        rows if rows is not None else len(lengths),
+        unit,
+        describe_lengths(prompts),
+        describe_lengths(chosen),
+        describe_lengths(rejected),
+        measured_rows=len(lengths),
+    )
     if not lengths:
         return stats
     decided = [(c, r) for c, r in zip(chosen, rejected) if c != r]
@@ -88,6 +109,7 @@ def compute_stats(lengths: list[tuple[int, int, int]], *, rows: int | None = Non
     mean_r = sum(rejected) / len(rejected)
     stats.length_ratio = (sum(chosen) / len(chosen)) / mean_r if mean_r else None
     share = stats.chosen_longer_share
+    assert stats.chosen is not None and stats.rejected is not None  # there are lengths, so both were described
     if decided and (share > BIAS_WARN_SHARE or share < 1 - BIAS_WARN_SHARE):
         longer = "longer" if share > 0.5 else "shorter"
         stats.warnings.append(
@@ -106,8 +128,12 @@ def compute_stats(lengths: list[tuple[int, int, int]], *, rows: int | None = Non
             stats.warnings.append(
                 f"{len(over)} of {len(lengths)} rows are longer than max length {max_length}; on those rows "
                 f"{stats.chosen_survival:.0%} of the chosen and {stats.rejected_survival:.0%} of the rejected tokens "
-                f"survive on average" + (f"; {stats.prompt_fills_max_length} rows lose their answers entirely"
-                                        if stats.prompt_fills_max_length else "")
+                f"survive on average"
+                + (
+                    f"; {stats.prompt_fills_max_length} rows lose their answers entirely"
+                    if stats.prompt_fills_max_length
+                    else ""
+                )
             )
     return stats
 
@@ -132,8 +158,10 @@ def format_stats(stats: PairStats) -> list[str]:
         cells = "  ".join(f"{s.percentiles[p]:>3.0f}" for p in PERCENTILES)
         lines.append(f"  {part:<9}{s.mean:>7.1f}  {cells}  {s.max:>4}")
     if stats.chosen_longer_share is not None:
-        lines.append(f"chosen longer than rejected in {stats.chosen_longer_share:.0%} of rows"
-                     + (f" (length ratio {stats.length_ratio:.2f})" if stats.length_ratio else ""))
+        lines.append(
+            f"chosen longer than rejected in {stats.chosen_longer_share:.0%} of rows"
+            + (f" (length ratio {stats.length_ratio:.2f})" if stats.length_ratio else "")
+        )
     if stats.max_length:
         lines.append(f"rows over max length {stats.max_length}: {stats.over_max_length}")
     lines.extend(f"warning: {w}" for w in stats.warnings)

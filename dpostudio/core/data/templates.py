@@ -8,8 +8,12 @@ does (prompt with the generation prompt, prompt+answer, the answer starting wher
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from dpostudio.core.data.problems import DataError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 TEMPLATES = ("chat", "alpaca", "none")
 ALPACA_TEMPLATE = (
@@ -46,25 +50,34 @@ def flatten_prompt(messages: list[dict]) -> str:
     return f"{system}\n\n{text}" if system and text else system or text
 
 
-def supports_system_role(tokenizer) -> bool:
+def supports_system_role(tokenizer: PreTrainedTokenizerBase) -> bool:
     """Whether the tokenizer's chat template accepts a system message (some, like Gemma's, raise)."""
     try:
-        tokenizer.apply_chat_template([{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
-                                      tokenize=False, add_generation_prompt=True)
+        tokenizer.apply_chat_template(
+            [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
         return True
     except Exception:
         return False
 
 
-def check_template(template: str, tokenizer) -> None:
+def check_template(template: str, tokenizer: PreTrainedTokenizerBase | None) -> None:
     if template not in TEMPLATES:
         raise DataError(f"prompt_template: unknown template {template!r}; known: {', '.join(TEMPLATES)}")
     if template == "chat" and tokenizer is not None and not getattr(tokenizer, "chat_template", None):
         raise DataError("the model has no chat template; choose the Alpaca template or raw text (prompt_template)")
 
 
-def template_pair(pair: dict, template: str, *, system_prompt: str | None = None, eos_token: str | None = None,
-                  fold_system: bool = False) -> dict:
+def template_pair(
+    pair: dict,
+    template: str,
+    *,
+    system_prompt: str | None = None,
+    eos_token: str | None = None,
+    fold_system: bool = False,
+) -> dict:
     """Canonical pair -> ``{"prompt", "chosen", "rejected"}`` in the shape TRL's DPOTrainer takes.
 
     chat: message lists (``system_prompt`` is added when the row has no system message of its own;
@@ -81,9 +94,11 @@ def template_pair(pair: dict, template: str, *, system_prompt: str | None = None
                 prompt[0] = {"role": "user", "content": f"{system}\n\n{prompt[0]['content']}"}
             else:
                 prompt.insert(0, {"role": "user", "content": system})
-        return {"prompt": prompt,
-                "chosen": [{"role": "assistant", "content": pair["chosen"]}],
-                "rejected": [{"role": "assistant", "content": pair["rejected"]}]}
+        return {
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": pair["chosen"]}],
+            "rejected": [{"role": "assistant", "content": pair["rejected"]}],
+        }
     text = flatten_prompt(prompt)
     if template == "alpaca":
         text = ALPACA_TEMPLATE.format(text)
@@ -98,14 +113,21 @@ def template_pair(pair: dict, template: str, *, system_prompt: str | None = None
     return {"prompt": text, "chosen": chosen, "rejected": rejected}
 
 
-def template_pairs(pairs: list[dict], template: str, *, system_prompt: str | None = None, tokenizer=None) -> list[dict]:
+def template_pairs(
+    pairs: list[dict],
+    template: str,
+    *,
+    system_prompt: str | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> list[dict]:
     check_template(template, tokenizer)
     eos = getattr(tokenizer, "eos_token", None) if tokenizer is not None else None
     fold = template == "chat" and tokenizer is not None and not supports_system_role(tokenizer)
     return [template_pair(p, template, system_prompt=system_prompt, eos_token=eos, fold_system=fold) for p in pairs]
 
 
-def _ids(tokenizer, value, **kwargs) -> list[int]:
+def _ids(tokenizer: PreTrainedTokenizerBase, value: str | list[dict], **kwargs: Any) -> list[int]:
+    out: Any  # a BatchEncoding either way (apply_chat_template's annotation lists the types of all its modes)
     if isinstance(value, list):
         out = tokenizer.apply_chat_template(value, tokenize=True, return_dict=True, **kwargs)
     else:
@@ -122,7 +144,7 @@ def _common(a: list[int], b: list[int]) -> int:
     return n
 
 
-def token_ids(trl_row: dict, tokenizer) -> tuple[list[int], list[int], list[int]]:
+def token_ids(trl_row: dict, tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int], list[int]]:
     """(prompt_ids, chosen_ids, rejected_ids) exactly as TRL 1.16's DPOTrainer tokenizes the row."""
     prompt = trl_row["prompt"]
     if isinstance(prompt, list):
@@ -137,12 +159,17 @@ def token_ids(trl_row: dict, tokenizer) -> tuple[list[int], list[int], list[int]
     return p[:n], pc[n:], pr[n:]
 
 
-def token_lengths(trl_row: dict, tokenizer) -> tuple[int, int, int]:
+def token_lengths(trl_row: dict, tokenizer: PreTrainedTokenizerBase) -> tuple[int, int, int]:
     p, c, r = token_ids(trl_row, tokenizer)
     return len(p), len(c), len(r)
 
 
-def preview_pair(pair: dict, tokenizer=None, template: str = "chat", system_prompt: str | None = None) -> PairPreview:
+def preview_pair(
+    pair: dict,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    template: str = "chat",
+    system_prompt: str | None = None,
+) -> PairPreview:
     """What the model sees for one canonical pair: prompt, chosen and rejected text after templating.
 
     With a tokenizer the texts are decoded from the very tokens TRL trains on (special tokens included);

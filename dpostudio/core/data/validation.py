@@ -21,16 +21,30 @@ def check_pair(pair: dict, mapping: dict, *, source: str = "", split: str = "tra
     prompt_col = mapping.get("prompt") or mapping.get("chosen")
     turns = [m for m in pair["prompt"] if m["role"] != "system"]
     if not turns or all(_blank(m["content"]) for m in turns):
-        why = "the prompt is empty or only whitespace" if mapping.get("prompt") else \
-            "chosen and rejected share no prompt before their answers"
+        why = (
+            "the prompt is empty or only whitespace"
+            if mapping.get("prompt")
+            else "chosen and rejected share no prompt before their answers"
+        )
         out.append(Problem(row, prompt_col, "missing_prompt", why, source, split))
     for part in ("chosen", "rejected"):
         if _blank(pair[part]):
-            out.append(Problem(row, mapping.get(part), "empty", f"the {part} answer is empty or only whitespace",
-                               source, split))
+            out.append(
+                Problem(
+                    row, mapping.get(part), "empty", f"the {part} answer is empty or only whitespace", source, split
+                )
+            )
     if not _blank(pair["chosen"]) and pair["chosen"].strip() == pair["rejected"].strip():
-        out.append(Problem(row, f"{mapping.get('chosen')}' and '{mapping.get('rejected')}", "identical",
-                           "the chosen and rejected answers are identical, so the row teaches nothing", source, split))
+        out.append(
+            Problem(
+                row,
+                f"{mapping.get('chosen')}' and '{mapping.get('rejected')}",
+                "identical",
+                "the chosen and rejected answers are identical, so the row teaches nothing",
+                source,
+                split,
+            )
+        )
     return out
 
 
@@ -47,15 +61,18 @@ def find_duplicates(pairs: list[dict], mapping: dict, *, source: str = "", split
     return out
 
 
-def truncation_problem(pair: dict, lengths: tuple[int, int, int], max_length: int, mapping: dict, *,
-                       source: str = "", split: str = "train") -> Problem | None:
+def truncation_problem(
+    pair: dict, lengths: tuple[int, int, int], max_length: int, mapping: dict, *, source: str = "", split: str = "train"
+) -> Problem | None:
     """A "truncated" problem when prompt + an answer exceeds ``max_length`` tokens (TRL keeps the start)."""
     p, c, r = lengths
     if p + max(c, r) <= max_length:
         return None
     if p >= max_length:
-        reason = (f"the prompt alone is {p} tokens, at least the max length {max_length}: no answer token "
-                  "survives and TRL leaves the row out")
+        reason = (
+            f"the prompt alone is {p} tokens, at least the max length {max_length}: no answer token "
+            "survives and TRL leaves the row out"
+        )
         return Problem(pair["row"], mapping.get("prompt") or mapping.get("chosen"), "truncated", reason, source, split)
     parts = []
     for name, n in (("chosen", c), ("rejected", r)):
@@ -67,8 +84,15 @@ def truncation_problem(pair: dict, lengths: tuple[int, int, int], max_length: in
     return Problem(pair["row"], column, "truncated", reason, source, split)
 
 
-def validate_pairs(pairs: list[dict], mapping: dict, *, source: str = "", split: str = "train",
-                   lengths: list[tuple[int, int, int]] | None = None, max_length: int | None = None) -> list[Problem]:
+def validate_pairs(
+    pairs: list[dict],
+    mapping: dict,
+    *,
+    source: str = "",
+    split: str = "train",
+    lengths: list[tuple[int, int, int]] | None = None,
+    max_length: int | None = None,
+) -> list[Problem]:
     """All per-row problems of one split, in row order (truncation only when token lengths are given)."""
     problems = []
     for pair in pairs:
@@ -83,7 +107,9 @@ def validate_pairs(pairs: list[dict], mapping: dict, *, source: str = "", split:
     return sorted(problems, key=lambda p: (p.row, order.get(p.kind, 99)))
 
 
-def apply_policy(pairs: list[dict], problems: list[Problem], drop_kinds: list[str]) -> tuple[list[dict], dict[str, int]]:
+def apply_policy(
+    pairs: list[dict], problems: list[Problem], drop_kinds: list[str]
+) -> tuple[list[dict], dict[str, int]]:
     """Leave out rows with a problem of a kind in ``drop_kinds``. Returns (kept pairs, rows dropped per kind)."""
     drop = set(check_drop_kinds(drop_kinds))
     reason_of: dict[int, str] = {}

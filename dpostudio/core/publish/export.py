@@ -15,16 +15,15 @@ A destination that exists and is not empty is refused unless ``force`` is given.
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 import json
 import os
 import shutil
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
+from dpostudio.core.errors import UserError
 from dpostudio.core.training.runs import ADAPTER_CONFIG, ADAPTER_WEIGHTS, Run, get_run
 
 ProgressFn = Callable[[float, str], None]  # (fraction 0..1, what is happening)
@@ -32,8 +31,20 @@ KINDS = ("adapter", "merged")
 DTYPES = ("fp16", "bf16", "fp32")
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
 ADAPTER_FILES = (ADAPTER_CONFIG, *ADAPTER_WEIGHTS)
-SAFETENSORS_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-                           "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+SAFETENSORS_DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
 MARGIN_BYTES = 20 * 1024 * 1024  # tokenizer, configs, model card and file-system slack
 
 
@@ -74,8 +85,11 @@ def adapter_source(run: Run | str, checkpoint: int | None = None) -> Path:
         return folder
     steps = run.checkpoint_steps()
     if checkpoint is None:
-        hint = (f"; export a checkpoint instead (available: {', '.join(map(str, steps))})" if steps
-                else "; it has no checkpoint with an adapter either")
+        hint = (
+            f"; export a checkpoint instead (available: {', '.join(map(str, steps))})"
+            if steps
+            else "; it has no checkpoint with an adapter either"
+        )
         raise ExportError(f"run {run.id} has no final adapter (status: {run.status()}){hint}")
     available = f"available: {', '.join(map(str, steps))}" if steps else "the run has no checkpoints"
     raise ExportError(f"run {run.id} has no checkpoint at step {checkpoint} ({available})")
@@ -126,9 +140,12 @@ def estimate_size(run: Run | str, kind: str, dtype: str = "fp16", checkpoint: in
         return adapter_bytes if kind == "adapter" else None
     if kind == "adapter":
         folder = Path(resolved.location)
-        tokenizer_bytes = sum(p.stat().st_size for p in folder.glob("*") if p.is_file()
-                              and (p.name.startswith(("tokenizer", "special_tokens", "vocab", "merges", "chat_template"))
-                                   )) if resolved.kind != "hub" and folder.is_dir() else 0
+        tokenizer_files = ("tokenizer", "special_tokens", "vocab", "merges", "chat_template")
+        tokenizer_bytes = 0
+        if resolved.kind != "hub" and folder.is_dir():
+            tokenizer_bytes = sum(
+                p.stat().st_size for p in folder.glob("*") if p.is_file() and p.name.startswith(tokenizer_files)
+            )
         return adapter_bytes + tokenizer_bytes
     count = base_parameter_count(resolved.location) if resolved.kind != "hub" else None
     return None if count is None else count * DTYPE_BYTES[dtype]
@@ -176,14 +193,22 @@ def _prepare_destination(dest: Path, force: bool) -> None:
         raise ExportError(f"{dest} is a file, not a folder; choose a folder to export into")
     if dest.is_dir() and any(dest.iterdir()) and not force:
         raise ExportError(
-            f"{dest} already exists and is not empty; choose an empty or new folder, "
-            "or allow overwriting it (--force)"
+            f"{dest} already exists and is not empty; choose an empty or new folder, or allow overwriting it (--force)"
         )
 
 
-def export_run(run: Run | str, dest: str | Path, kind: str = "adapter", *, checkpoint: int | None = None,
-               dtype: str = "fp16", force: bool = False, on_progress: ProgressFn | None = None,
-               model_card: bool = True, repo_id: str | None = None) -> ExportResult:
+def export_run(
+    run: Run | str,
+    dest: str | Path,
+    kind: str = "adapter",
+    *,
+    checkpoint: int | None = None,
+    dtype: str = "fp16",
+    force: bool = False,
+    on_progress: ProgressFn | None = None,
+    model_card: bool = True,
+    repo_id: str | None = None,
+) -> ExportResult:
     """Export the adapter (``kind="adapter"``) or the merged model (``kind="merged"``) of a run into ``dest``.
 
     ``checkpoint`` picks a checkpoint step instead of the final adapter. ``dtype`` (merged only) is fp16, bf16
@@ -218,8 +243,11 @@ def export_run(run: Run | str, dest: str | Path, kind: str = "adapter", *, check
 
             progress(0.95, "writing the model card")
             (tmp / "README.md").write_text(
-                build_model_card(run, kind=kind, dtype=dtype if kind == "merged" else None,
-                                 checkpoint=checkpoint, repo_id=repo_id), encoding="utf-8")
+                build_model_card(
+                    run, kind=kind, dtype=dtype if kind == "merged" else None, checkpoint=checkpoint, repo_id=repo_id
+                ),
+                encoding="utf-8",
+            )
         progress(0.98, "moving into place")
         if dest.exists():
             if any(dest.iterdir()):

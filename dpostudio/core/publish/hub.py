@@ -12,19 +12,18 @@ says, in words, what went wrong and that nothing was published by this attempt.
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 import logging
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from dpostudio.core.training.runs import Run, get_run
+from dpostudio.core.errors import UserError
 from dpostudio.core.secrets import get_token, mask
+from dpostudio.core.training.runs import Run, get_run
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[float, str], None]
@@ -54,8 +53,9 @@ def _checked_repo_and_token(repo: str, token: str | None) -> tuple[str, str]:
     repo = check_repo_name(repo)
     token = token or get_token("huggingface")
     if not token:
-        raise PublishError(f"no Hugging Face token: add one in Settings (kept in the keyring) or set HF_TOKEN; "
-                           f"{NOT_PUBLISHED}.")
+        raise PublishError(
+            f"no Hugging Face token: add one in Settings (kept in the keyring) or set HF_TOKEN; {NOT_PUBLISHED}."
+        )
     return repo, token
 
 
@@ -86,8 +86,7 @@ def check_repo_name(repo: str) -> str:
         raise PublishError("no repository name given (write it as name or owner/name)")
     if not _REPO_NAME.match(repo) or ".." in repo or repo.endswith((".git", ".")):
         raise PublishError(
-            f"{repo!r} is not a valid repository name: use letters, digits, '-', '_' or '.', "
-            "as name or owner/name"
+            f"{repo!r} is not a valid repository name: use letters, digits, '-', '_' or '.', as name or owner/name"
         )
     return repo
 
@@ -108,22 +107,26 @@ def describe_hub_error(exc: BaseException, repo_id: str, endpoint: str, token: s
         status = getattr(response, "status_code", None)
     server_says = ""
     if response is not None:
-        server_says = (getattr(exc, "server_message", None) or "").strip().splitlines()
-        server_says = f" (the Hub says: {server_says[0][:200]})" if server_says else ""
+        said = (getattr(exc, "server_message", None) or "").strip().splitlines()
+        server_says = f" (the Hub says: {said[0][:200]})" if said else ""
 
     if isinstance(exc, hf_errors.OfflineModeIsEnabled):
         text = "offline mode is on (HF_HUB_OFFLINE is set); unset it to publish"
     elif isinstance(exc, hf_errors.LocalTokenNotFoundError):
         text = "no Hugging Face token: add one in Settings (kept in the keyring) or set HF_TOKEN"
     elif status == 401:
-        text = ("the Hugging Face token was refused (401 Unauthorized): it is invalid or expired. "
-                "Create a token with write access at https://huggingface.co/settings/tokens and save it in Settings")
+        text = (
+            "the Hugging Face token was refused (401 Unauthorized): it is invalid or expired. "
+            "Create a token with write access at https://huggingface.co/settings/tokens and save it in Settings"
+        )
     elif status == 403:
-        text = (f"no permission to write to {repo_id} (403 Forbidden): the name belongs to another user or "
-                "organisation, or the token is read-only. Choose a name under your own account or use a token "
-                f"with write access{server_says}")
+        text = (
+            f"no permission to write to {repo_id} (403 Forbidden): the name belongs to another user or "
+            "organisation, or the token is read-only. Choose a name under your own account or use a token "
+            f"with write access{server_says}"
+        )
     elif status == 409:
-        text = (f"the repository name {repo_id} is already taken (409 Conflict); choose another name{server_says}")
+        text = f"the repository name {repo_id} is already taken (409 Conflict); choose another name{server_says}"
     elif status == 404:
         text = f"the repository {repo_id} was not found on the Hub (404), or the token cannot see it"
     elif status == 429:
@@ -134,8 +137,10 @@ def describe_hub_error(exc: BaseException, repo_id: str, endpoint: str, token: s
         text = f"the Hub refused the upload ({status}){server_says}"
     elif _is_network_error(exc):
         reason = str(exc).strip().splitlines()
-        text = (f"cannot reach the Hub at {endpoint}: {reason[0] if reason else type(exc).__name__}. "
-                "Check the internet connection (or proxy) and try again")
+        text = (
+            f"cannot reach the Hub at {endpoint}: {reason[0] if reason else type(exc).__name__}. "
+            "Check the internet connection (or proxy) and try again"
+        )
     elif isinstance(exc, RuntimeError) and exc.__cause__ is not None and "uploading" in str(exc):
         return describe_hub_error(exc.__cause__, repo_id, endpoint, token)
     else:
@@ -146,15 +151,31 @@ def describe_hub_error(exc: BaseException, repo_id: str, endpoint: str, token: s
 
 def _is_network_error(exc: BaseException) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & {"TransportError", "ConnectError", "TimeoutException", "NetworkError", "ConnectionError",
-                "RemoteProtocolError", "ProxyError"}:
+    if names & {
+        "TransportError",
+        "ConnectError",
+        "TimeoutException",
+        "NetworkError",
+        "ConnectionError",
+        "RemoteProtocolError",
+        "ProxyError",
+    }:
         return True
     return isinstance(exc, OSError)
 
 
-def push_folder(folder: str | Path, repo: str, *, repo_type: str = "model", private: bool = False,
-                message: str | None = None, token: str | None = None, endpoint: str | None = None,
-                on_progress: ProgressFn | None = None, what: str | None = None) -> PublishResult:
+def push_folder(
+    folder: str | Path,
+    repo: str,
+    *,
+    repo_type: str = "model",
+    private: bool = False,
+    message: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+    on_progress: ProgressFn | None = None,
+    what: str | None = None,
+) -> PublishResult:
     """Create (or reuse) ``repo`` and upload everything in ``folder`` as one commit. Blocks; raises PublishError."""
     from huggingface_hub import HfApi
 
@@ -178,8 +199,12 @@ def push_folder(folder: str | Path, repo: str, *, repo_type: str = "model", priv
         files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
         total = sum((folder / f).stat().st_size for f in files)
         progress(0.15, f"uploading {len(files)} files ({_human(total)}) to {repo_id}")
-        commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type=repo_type,
-                                   commit_message=message or f"Upload {what or repo_type} with DPO Studio")
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            repo_type=repo_type,
+            commit_message=message or f"Upload {what or repo_type} with DPO Studio",
+        )
     except PublishError:
         raise
     except Exception as exc:
@@ -192,18 +217,27 @@ def push_folder(folder: str | Path, repo: str, *, repo_type: str = "model", priv
     commit_url = str(getattr(commit, "commit_url", "") or "")
     progress(1.0, f"published to {repo_id}")
     prefix = "" if repo_type == "model" else f"{repo_type}s/"
-    return PublishResult(repo_id=repo_id, repo_type=repo_type, url=f"{url_base}/{prefix}{repo_id}",
-                         commit_url=commit_url, commit_oid=getattr(commit, "oid", None), private=private,
-                         what=what or repo_type, files=files)
+    return PublishResult(
+        repo_id=repo_id,
+        repo_type=repo_type,
+        url=f"{url_base}/{prefix}{repo_id}",
+        commit_url=commit_url,
+        commit_oid=getattr(commit, "oid", None),
+        private=private,
+        what=what or repo_type,
+        files=files,
+    )
 
 
 def _full_repo_id(api, repo: str, token: str) -> str:
     """Check the token with whoami (write access) and put the user's namespace in front of a bare name."""
     me = api.whoami()
-    role = (((me.get("auth") or {}).get("accessToken") or {}).get("role"))
+    role = ((me.get("auth") or {}).get("accessToken") or {}).get("role")
     if role == "read":
-        raise PublishError(f"the Hugging Face token {mask(token)} is read-only; publishing needs a token with "
-                           f"write access (https://huggingface.co/settings/tokens); {NOT_PUBLISHED}.")
+        raise PublishError(
+            f"the Hugging Face token {mask(token)} is read-only; publishing needs a token with "
+            f"write access (https://huggingface.co/settings/tokens); {NOT_PUBLISHED}."
+        )
     return repo if "/" in repo else f"{me.get('name')}/{repo}"
 
 
@@ -241,9 +275,19 @@ def resolve_repo_id(repo: str, *, token: str | None = None, endpoint: str | None
         raise PublishError(describe_hub_error(exc, repo, url_base, token)) from None
 
 
-def push_run(run: Run | str, repo: str, *, merged: bool = False, private: bool = False, message: str | None = None,
-             checkpoint: int | None = None, dtype: str = "fp16", token: str | None = None,
-             endpoint: str | None = None, on_progress: ProgressFn | None = None) -> PublishResult:
+def push_run(
+    run: Run | str,
+    repo: str,
+    *,
+    merged: bool = False,
+    private: bool = False,
+    message: str | None = None,
+    checkpoint: int | None = None,
+    dtype: str = "fp16",
+    token: str | None = None,
+    endpoint: str | None = None,
+    on_progress: ProgressFn | None = None,
+) -> PublishResult:
     """Export the run's adapter (or merged model) into a temporary folder and push it with a model card."""
     from dpostudio.core.publish.export import ExportError, export_run
 
@@ -252,29 +296,51 @@ def push_run(run: Run | str, repo: str, *, merged: bool = False, private: bool =
     repo = check_repo_name(repo)
     token = token or get_token("huggingface")
     if not token:  # fail before spending minutes on a merge
-        raise PublishError(f"no Hugging Face token: add one in Settings (kept in the keyring) or set HF_TOKEN; "
-                           f"{NOT_PUBLISHED}.")
+        raise PublishError(
+            f"no Hugging Face token: add one in Settings (kept in the keyring) or set HF_TOKEN; {NOT_PUBLISHED}."
+        )
     kind = "merged" if merged else "adapter"
     progress(0.0, "checking the Hugging Face token")
     repo = resolve_repo_id(repo, token=token, endpoint=endpoint)  # fail fast, before a long merge
     staging = Path(tempfile.mkdtemp(prefix="dpostudio-push-"))
     try:
         try:
-            export_run(run, staging / "export", kind, checkpoint=checkpoint, dtype=dtype, repo_id=repo,
-                       on_progress=lambda f, m: progress(0.5 * f if merged else 0.2 * f, m))
+            export_run(
+                run,
+                staging / "export",
+                kind,
+                checkpoint=checkpoint,
+                dtype=dtype,
+                repo_id=repo,
+                on_progress=lambda f, m: progress(0.5 * f if merged else 0.2 * f, m),
+            )
         except ExportError as exc:
             raise PublishError(f"{exc}; {NOT_PUBLISHED}.") from None
         start = 0.5 if merged else 0.2
-        return push_folder(staging / "export", repo, private=private, message=message, token=token,
-                           endpoint=endpoint, what="merged model" if merged else "adapter",
-                           on_progress=lambda f, m: progress(start + (1 - start) * f, m))
+        return push_folder(
+            staging / "export",
+            repo,
+            private=private,
+            message=message,
+            token=token,
+            endpoint=endpoint,
+            what="merged model" if merged else "adapter",
+            on_progress=lambda f, m: progress(start + (1 - start) * f, m),
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def push_dataset(folder: str | Path, repo: str, *, private: bool = False, message: str | None = None,
-                 token: str | None = None, endpoint: str | None = None,
-                 on_progress: ProgressFn | None = None) -> PublishResult:
+def push_dataset(
+    folder: str | Path,
+    repo: str,
+    *,
+    private: bool = False,
+    message: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+    on_progress: ProgressFn | None = None,
+) -> PublishResult:
     """Push a preference dataset folder (JSONL/Parquet files) as a dataset repo; adds a card if it has none."""
     from dpostudio.core.publish.model_card import build_dataset_card
 
@@ -282,15 +348,33 @@ def push_dataset(folder: str | Path, repo: str, *, private: bool = False, messag
     if not folder.is_dir():
         raise PublishError(f"{folder} is not a folder; {NOT_PUBLISHED}.")
     if (folder / "README.md").is_file():
-        return push_folder(folder, repo, repo_type="dataset", private=private, message=message, token=token,
-                           endpoint=endpoint, on_progress=on_progress, what="dataset")
+        return push_folder(
+            folder,
+            repo,
+            repo_type="dataset",
+            private=private,
+            message=message,
+            token=token,
+            endpoint=endpoint,
+            on_progress=on_progress,
+            what="dataset",
+        )
     staging = Path(tempfile.mkdtemp(prefix="dpostudio-push-"))
     try:
         copy = staging / "dataset"
         shutil.copytree(folder, copy)
         (copy / "README.md").write_text(build_dataset_card(folder, repo), encoding="utf-8")
-        return push_folder(copy, repo, repo_type="dataset", private=private, message=message, token=token,
-                           endpoint=endpoint, on_progress=on_progress, what="dataset")
+        return push_folder(
+            copy,
+            repo,
+            repo_type="dataset",
+            private=private,
+            message=message,
+            token=token,
+            endpoint=endpoint,
+            on_progress=on_progress,
+            what="dataset",
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

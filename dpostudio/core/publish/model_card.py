@@ -16,21 +16,44 @@ import re
 from pathlib import Path
 from typing import Any
 
+from dpostudio.core.training import event_types as m
 from dpostudio.core.training.runs import Run
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 HYPERPARAMETERS = (
-    ("beta", "DPO beta"), ("loss_type", "loss"), ("max_length", "max length (tokens)"),
-    ("learning_rate", "learning rate"), ("lr_scheduler_type", "scheduler"), ("warmup_steps", "warm-up steps"),
-    ("warmup_ratio", "warm-up ratio"), ("weight_decay", "weight decay"), ("optimizer", "optimizer"),
-    ("per_device_batch_size", "batch size"), ("gradient_accumulation_steps", "gradient accumulation"),
-    ("num_train_epochs", "epochs"), ("max_steps", "max steps"), ("max_grad_norm", "max grad norm"),
-    ("seed", "seed"), ("lora_r", "LoRA rank (r)"), ("lora_alpha", "LoRA alpha"), ("lora_dropout", "LoRA dropout"),
-    ("lora_target_modules", "LoRA target modules"), ("precision", "precision (requested)"),
+    ("beta", "DPO beta"),
+    ("loss_type", "loss"),
+    ("max_length", "max length (tokens)"),
+    ("learning_rate", "learning rate"),
+    ("lr_scheduler_type", "scheduler"),
+    ("warmup_steps", "warm-up steps"),
+    ("warmup_ratio", "warm-up ratio"),
+    ("weight_decay", "weight decay"),
+    ("optimizer", "optimizer"),
+    ("per_device_batch_size", "batch size"),
+    ("gradient_accumulation_steps", "gradient accumulation"),
+    ("num_train_epochs", "epochs"),
+    ("max_steps", "max steps"),
+    ("max_grad_norm", "max grad norm"),
+    ("seed", "seed"),
+    ("lora_r", "LoRA rank (r)"),
+    ("lora_alpha", "LoRA alpha"),
+    ("lora_dropout", "LoRA dropout"),
+    ("lora_target_modules", "LoRA target modules"),
+    ("precision", "precision (requested)"),
     ("gradient_checkpointing", "gradient checkpointing"),
 )
-TRAIN_METRICS = ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
-                 "logps/chosen", "logps/rejected", "grad_norm", "learning_rate")
+TRAIN_METRICS = (
+    m.LOSS,
+    m.REWARDS_CHOSEN,
+    m.REWARDS_REJECTED,
+    m.REWARDS_MARGINS,
+    m.REWARDS_ACCURACIES,
+    m.LOGPS_CHOSEN,
+    m.LOGPS_REJECTED,
+    m.GRAD_NORM,
+    m.LEARNING_RATE,
+)
 
 
 # ---- reading what is known about the base model ----------------------------------------------------
@@ -56,8 +79,14 @@ def _gguf_fields(path: Path) -> dict[str, str]:
 
         reader = GGUFReader(str(path))
         out = {}
-        for key in ("general.license", "general.organization", "general.basename", "general.size_label",
-                    "general.finetune", "general.name"):
+        for key in (
+            "general.license",
+            "general.organization",
+            "general.basename",
+            "general.size_label",
+            "general.finetune",
+            "general.name",
+        ):
             field = reader.fields.get(key)
             if field is not None:
                 out[key] = bytes(field.parts[field.data[0]]).decode("utf-8", "replace")
@@ -155,8 +184,11 @@ def _fmt(value: Any) -> str:
 
 
 def _scalar_items(data: dict[str, Any]) -> list[tuple[str, Any]]:
-    return [(k, v) for k, v in data.items() if not k.startswith("_") and (
-        isinstance(v, (int, float, bool)) or isinstance(v, str) and len(v) < 120)]
+    return [
+        (k, v)
+        for k, v in data.items()
+        if not k.startswith("_") and (isinstance(v, (int, float, bool)) or isinstance(v, str) and len(v) < 120)
+    ]
 
 
 def _front_matter(data: dict[str, Any]) -> str:
@@ -174,8 +206,14 @@ def _final(run: Run, kind: str) -> dict[str, Any]:
     return stored if isinstance(stored, dict) else {}
 
 
-def build_model_card(run: Run, *, kind: str = "adapter", dtype: str | None = None, checkpoint: int | None = None,
-                     repo_id: str | None = None) -> str:
+def build_model_card(
+    run: Run,
+    *,
+    kind: str = "adapter",
+    dtype: str | None = None,
+    checkpoint: int | None = None,
+    repo_id: str | None = None,
+) -> str:
     """The README.md text for an export (``kind`` "adapter" or "merged") of ``run``."""
     config = run.config()
     info = run.info()
@@ -194,11 +232,16 @@ def build_model_card(run: Run, *, kind: str = "adapter", dtype: str | None = Non
     meta["pipeline_tag"] = "text-generation"
 
     title = repo_id.split("/")[-1] if repo_id else (config.name or info.get("name") or run.id)
-    what = ("a LoRA adapter" if kind == "adapter" else f"the base model with a LoRA adapter merged in ({dtype})")
+    what = "a LoRA adapter" if kind == "adapter" else f"the base model with a LoRA adapter merged in ({dtype})"
     origin = f"checkpoint at step {checkpoint}" if checkpoint is not None else "the end of training"
-    lines = [_front_matter(meta), f"# {title}", "",
-             f"This is {what}, fine-tuned with Direct Preference Optimization (DPO) in "
-             f"DPO Studio using TRL and PEFT. Exported from run `{run.id}` at {origin}.", ""]
+    lines = [
+        _front_matter(meta),
+        f"# {title}",
+        "",
+        f"This is {what}, fine-tuned with Direct Preference Optimization (DPO) in "
+        f"DPO Studio using TRL and PEFT. Exported from run `{run.id}` at {origin}.",
+        "",
+    ]
 
     # base model
     lines += ["## Base model", ""]
@@ -208,23 +251,38 @@ def build_model_card(run: Run, *, kind: str = "adapter", dtype: str | None = Non
         if base.get("probable_hub_id"):
             base_line += f"; originally published as `{base['probable_hub_id']}`"
     lines.append(base_line)
-    lines.append(f"- **Licence:** {base['license']} (carried from {base['license_source']})" if base.get("license")
-                 else "- **Licence:** unknown — check the base model's licence before sharing")
+    lines.append(
+        f"- **Licence:** {base['license']} (carried from {base['license_source']})"
+        if base.get("license")
+        else "- **Licence:** unknown — check the base model's licence before sharing"
+    )
     lines.append("")
 
     # data
-    lines += ["## Preference data", "", f"- **Dataset:** `{config.dataset}`"
-              + (f" (configuration `{config.dataset_config}`)" if config.dataset_config else "")
-              + f", split `{config.dataset_split}`"]
+    lines += [
+        "## Preference data",
+        "",
+        f"- **Dataset:** `{config.dataset}`"
+        + (f" (configuration `{config.dataset_config}`)" if config.dataset_config else "")
+        + f", split `{config.dataset_split}`",
+    ]
     if config.first_n:
         lines.append(f"- **First rows used:** {config.first_n}")
-    lines.append(f"- **Evaluation rows:** split `{config.eval_split}`" if config.eval_split
-                 else f"- **Evaluation rows:** {config.eval_ratio:.0%} held out (seed {config.split_seed})")
-    lines.append(f"- **Filters:** {'; '.join(f'`{f}`' for f in config.data_filters)}" if config.data_filters
-                 else "- **Filters:** none")
+    lines.append(
+        f"- **Evaluation rows:** split `{config.eval_split}`"
+        if config.eval_split
+        else f"- **Evaluation rows:** {config.eval_ratio:.0%} held out (seed {config.split_seed})"
+    )
+    lines.append(
+        f"- **Filters:** {'; '.join(f'`{f}`' for f in config.data_filters)}"
+        if config.data_filters
+        else "- **Filters:** none"
+    )
     lines.append(f"- **Rows left out for problems:** {', '.join(config.drop_problems) or 'none'}")
-    lines.append(f"- **Prompt template:** {config.prompt_template}"
-                 + (f" with system prompt \u201c{config.system_prompt}\u201d" if config.system_prompt else ""))
+    lines.append(
+        f"- **Prompt template:** {config.prompt_template}"
+        + (f" with system prompt \u201c{config.system_prompt}\u201d" if config.system_prompt else "")
+    )
     lines.append("")
 
     # hyperparameters
@@ -250,8 +308,12 @@ def build_model_card(run: Run, *, kind: str = "adapter", dtype: str | None = Non
             if key in train:
                 lines.append(f"| train {key} (step {train.get('step', '?')}) | {_fmt(train[key])} |")
         for key, value in evals.items():
-            if key.startswith("eval_") and isinstance(value, (int, float)) and "runtime" not in key \
-                    and "per_second" not in key:
+            if (
+                key.startswith("eval_")
+                and isinstance(value, (int, float))
+                and "runtime" not in key
+                and "per_second" not in key
+            ):
                 lines.append(f"| {key} (step {evals.get('step', '?')}) | {_fmt(value)} |")
         lines.append("")
 
@@ -275,21 +337,34 @@ def build_model_card(run: Run, *, kind: str = "adapter", dtype: str | None = Non
     base_ref = base["hub_id"] or base.get("probable_hub_id") or "BASE_MODEL"
     lines += ["## How to use", "", "```python"]
     if kind == "adapter":
-        lines += ["from peft import PeftModel",
-                  "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-                  f'base = AutoModelForCausalLM.from_pretrained("{base_ref}")',
-                  f'model = PeftModel.from_pretrained(base, "{repo}")',
-                  f'tokenizer = AutoTokenizer.from_pretrained("{repo}")']
+        lines += [
+            "from peft import PeftModel",
+            "from transformers import AutoModelForCausalLM, AutoTokenizer",
+            "",
+            f'base = AutoModelForCausalLM.from_pretrained("{base_ref}")',
+            f'model = PeftModel.from_pretrained(base, "{repo}")',
+            f'tokenizer = AutoTokenizer.from_pretrained("{repo}")',
+        ]
     else:
-        lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-                  f'model = AutoModelForCausalLM.from_pretrained("{repo}")',
-                  f'tokenizer = AutoTokenizer.from_pretrained("{repo}")']
-    lines += ['messages = [{"role": "user", "content": "Explain DPO in one sentence."}]',
-              "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors=\"pt\")",
-              "print(tokenizer.decode(model.generate(inputs, max_new_tokens=64)[0]))", "```", ""]
+        lines += [
+            "from transformers import AutoModelForCausalLM, AutoTokenizer",
+            "",
+            f'model = AutoModelForCausalLM.from_pretrained("{repo}")',
+            f'tokenizer = AutoTokenizer.from_pretrained("{repo}")',
+        ]
+    lines += [
+        'messages = [{"role": "user", "content": "Explain DPO in one sentence."}]',
+        'inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")',
+        "print(tokenizer.decode(model.generate(inputs, max_new_tokens=64)[0]))",
+        "```",
+        "",
+    ]
     if kind == "adapter" and base.get("kind") in ("embedded", "gguf"):
-        lines += ["The adapter was trained on the de-quantised GGUF weights; results on the original "
-                  "full-precision base may differ slightly.", ""]
+        lines += [
+            "The adapter was trained on the de-quantised GGUF weights; results on the original "
+            "full-precision base may differ slightly.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -298,6 +373,16 @@ def build_dataset_card(folder: Path, repo_id: str | None = None) -> str:
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     meta = {"tags": ["dpo", "preference", "dpostudio"], "task_categories": ["text-generation"]}
     title = repo_id.split("/")[-1] if repo_id else folder.name
-    return "\n".join([_front_matter(meta), f"# {title}", "",
-                      "Preference pairs (prompt, chosen, rejected) made with DPO Studio, for DPO training.", "",
-                      "## Files", ""] + [f"- `{f}`" for f in files] + [""])
+    return "\n".join(
+        [
+            _front_matter(meta),
+            f"# {title}",
+            "",
+            "Preference pairs (prompt, chosen, rejected) made with DPO Studio, for DPO training.",
+            "",
+            "## Files",
+            "",
+        ]
+        + [f"- `{f}`" for f in files]
+        + [""]
+    )

@@ -7,11 +7,11 @@ function of that record and the user's overrides.
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 import os
 import platform
 from dataclasses import dataclass, field
+
+from dpostudio.core.errors import UserError
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

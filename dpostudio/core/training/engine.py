@@ -14,13 +14,25 @@ import threading
 import time
 import traceback
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable, Sized
+from typing import Literal
 
-from dpostudio.core.training.device import DeviceChoice, DeviceError, choose_device, prepare_environment, probe_hardware
-from dpostudio.core.model_store import ModelError, load_model, load_tokenizer, resolve_model
 from dpostudio.core.data.pipeline import DataError, load_splits
+from dpostudio.core.model_store import ModelError, load_model, load_tokenizer, resolve_model
+from dpostudio.core.training.device import DeviceChoice, DeviceError, choose_device, prepare_environment, probe_hardware
 from dpostudio.core.training.event_types import (
-    CANCELLED, EVAL, FAILED, FINISHED, LOG, RESUMED, RUNNING, STAGE, STARTED, TrainingEvent,
+    CANCELLED,
+    EVAL,
+    FAILED,
+    FINISHED,
+    LOG,
+    RESUMED,
+    RUNNING,
+    STAGE,
+    STARTED,
+    CancelledEvent,
+    FailedEvent,
+    TrainingEvent,
 )
 from dpostudio.core.training.run_config import ConfigError, RunConfig
 from dpostudio.core.training.runs import Run, RunError, create_run, get_run
@@ -33,8 +45,13 @@ class RunFailed(Exception):
     """Internal: stop the run with a message in words."""
 
 
-def train(config: RunConfig | None, on_event: EventFn | None = None, cancel: threading.Event | None = None,
-          *, resume: str | Run | None = None) -> Run:
+def train(
+    config: RunConfig | None,
+    on_event: EventFn | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    resume: str | Run | None = None,
+) -> Run:
     """Train (or resume) one run. Blocks until it finishes, fails or is cancelled; returns the ``Run``.
 
     ``on_event`` receives plain-dict events (see ``event_types``); it is called on the calling thread.
@@ -46,8 +63,7 @@ def train(config: RunConfig | None, on_event: EventFn | None = None, cancel: thr
     if resume is not None:
         run = resume if isinstance(resume, Run) else get_run(resume)
         if run.status() == RUNNING:  # before anything is written: the live run's files are not ours to touch
-            raise RunError(f"run {run.id} is still training (process {run.info().get('pid')}); "
-                           "stop it before resuming")
+            raise RunError(f"run {run.id} is still training (process {run.info().get('pid')}); stop it before resuming")
         config = run.config()
     else:
         config = config or RunConfig()
@@ -78,15 +94,24 @@ def train(config: RunConfig | None, on_event: EventFn | None = None, cancel: thr
     return run
 
 
-def _end(run: Run, emit: EventFn, status: str, step: int, message: str, **extra: Any) -> None:
+def _end(
+    run: Run, emit: EventFn, status: Literal["cancelled", "failed"], step: int, message: str, detail: str | None = None
+) -> None:
     latest = run.latest_checkpoint()
     try:  # the status is on disk before listeners hear the final event
         run.update_info(status=status, message=message)
     except OSError:
         pass
     run.log(f"{status}: {message}")
-    emit({"type": status, "step": step, "message": message,
-          "checkpoint": str(latest) if latest else None, **extra})
+    checkpoint = str(latest) if latest else None
+    event: CancelledEvent | FailedEvent
+    if status == CANCELLED:
+        event = {"type": CANCELLED, "step": step, "message": message, "checkpoint": checkpoint}
+    else:
+        event = {"type": FAILED, "step": step, "message": message, "checkpoint": checkpoint}
+        if detail is not None:
+            event["detail"] = detail
+    emit(event)
 
 
 def _describe(exc: BaseException) -> str:
@@ -96,8 +121,9 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, (ModelError, DataError, ConfigError, DeviceError)):
         return str(exc)
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
-        return ("out of memory: lower the batch size or max length, turn on gradient checkpointing, "
-                "or use a smaller model")
+        return (
+            "out of memory: lower the batch size or max length, turn on gradient checkpointing, or use a smaller model"
+        )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return f"the disk is full ({exc.filename or 'while saving'}); free some space and resume the run"
     text = str(exc).strip().splitlines()
@@ -110,11 +136,27 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
     checkpoint = run.latest_checkpoint() if resuming else None
     if resuming and checkpoint is None:
         raise RunFailed(f"run {run.id} has no checkpoint to resume from; start a new run instead")
-    run.update_info(status=RUNNING, pid=os.getpid(), started_at=time.time(), device=choice.device,
-                    precision=choice.precision, message="")
-    emit({"type": STARTED, "run_id": run.id, "run_dir": str(run.path), "config": config.to_dict(),
-          "device": choice.device, "precision": choice.precision, "device_reason": choice.reason,
-          "model": config.model, "resumed_from_step": _checkpoint_step(checkpoint)})
+    run.update_info(
+        status=RUNNING,
+        pid=os.getpid(),
+        started_at=time.time(),
+        device=choice.device,
+        precision=choice.precision,
+        message="",
+    )
+    emit(
+        {
+            "type": STARTED,
+            "run_id": run.id,
+            "run_dir": str(run.path),
+            "config": config.to_dict(),
+            "device": choice.device,
+            "precision": choice.precision,
+            "device_reason": choice.reason,
+            "model": config.model,
+            "resumed_from_step": _checkpoint_step(checkpoint),
+        }
+    )
     run.log(f"{'resuming' if resuming else 'starting'} on {choice.describe()}")
 
     trainer, callback = build_trainer(config, run, choice, emit, cancel)
@@ -177,8 +219,9 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
         run.log(f"data: {note}")
     if splits.dropped:
         run.log("data: rows left out: " + ", ".join(f"{n} {kind}" for kind, n in splits.dropped.items()))
-    run.update_info(train_rows=len(splits.train), eval_rows=eval_rows, data_format=splits.format,
-                    rows_dropped=dict(splits.dropped))
+    run.update_info(
+        train_rows=len(splits.train), eval_rows=eval_rows, data_format=splits.format, rows_dropped=dict(splits.dropped)
+    )
     stage("loading model weights", 0.7)
     # On GPUs the frozen base is held in the half-precision type; on the CPU it stays fp32 and bf16 runs as autocast.
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(choice.precision) if choice.device != "cpu" else None
@@ -189,24 +232,33 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
     stage("preparing trainer", 0.85)
     args = dpo_arguments(config, run, choice, has_eval=splits.eval is not None and len(splits.eval) > 0)
     peft_config = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=config.lora_target_modules[0] if config.lora_target_modules == ["all-linear"]
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules[0]
+        if config.lora_target_modules == ["all-linear"]
         else list(config.lora_target_modules),
         task_type="CAUSAL_LM",
     )
     callback = EngineCallback(emit, cancel)
     trainer = DPOTrainer(
-        model=model, args=args, train_dataset=splits.train,
+        model=model,
+        args=args,
+        train_dataset=splits.train,
         eval_dataset=splits.eval if args.eval_strategy != "no" else None,
-        processing_class=tokenizer, peft_config=peft_config, callbacks=[callback],
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[callback],
     )
     trainer.remove_callback(PrinterCallback)  # our events replace its prints
-    if len(trainer.train_dataset) == 0:
+    kept = trainer.train_dataset
+    assert isinstance(kept, Sized)  # the map-style Dataset passed in, after TRL's tokenising and filtering
+    if len(kept) == 0:
         raise RunFailed(
             f"max_length {config.max_length} is too small: every prompt fills it, leaving no answer tokens to "
             "learn from. Raise max length."
         )
-    dropped = len(splits.train) - len(trainer.train_dataset)
+    dropped = len(splits.train) - len(kept)
     if dropped:
         run.log(f"{dropped} training rows dropped because their prompt alone fills max_length {config.max_length}")
     return trainer, callback

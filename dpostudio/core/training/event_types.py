@@ -22,7 +22,7 @@ The three end events share their names with the run states they leave in ``run.j
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, TypedDict, Union
+from typing import Any, Final, Literal, TypedDict
 
 # ---- event kinds -------------------------------------------------------------------------------------
 STARTED: Final = "started"
@@ -37,10 +37,10 @@ CANCELLED: Final = "cancelled"
 FAILED: Final = "failed"
 
 # ---- run states (``Run.status()``) -------------------------------------------------------------------
-CREATED: Final = "created"          # the folder exists; training has not started yet
-RUNNING: Final = "running"          # a live process is training it
+CREATED: Final = "created"  # the folder exists; training has not started yet
+RUNNING: Final = "running"  # a live process is training it
 INTERRUPTED: Final = "interrupted"  # marked running, but its process is gone (killed, crashed): resumable
-UNKNOWN: Final = "unknown"          # run.json is missing or unreadable
+UNKNOWN: Final = "unknown"  # run.json is missing or unreadable
 END_STATES: Final = (FINISHED, CANCELLED, FAILED)  # also the kinds of the final event
 RESUMABLE_STATES: Final = (CANCELLED, FAILED, INTERRUPTED)  # resumable when a complete checkpoint exists
 STATES: Final = (CREATED, RUNNING, INTERRUPTED, FINISHED, CANCELLED, FAILED, UNKNOWN)
@@ -169,7 +169,17 @@ class FailedEvent(_FailedEventBase, total=False):
     detail: str  # exception type and text, when an unexpected exception ended the run
 
 
-EndEvent = Union[FinishedEvent, CancelledEvent, FailedEvent]
-TrainingEvent = Union[StartedEvent, StageEvent, ResumedEvent, LogEvent, EvalEvent, CheckpointEvent, SummaryEvent,
-                      FinishedEvent, CancelledEvent, FailedEvent]
+EndEvent = FinishedEvent | CancelledEvent | FailedEvent
+TrainingEvent = (
+    StartedEvent
+    | StageEvent
+    | ResumedEvent
+    | LogEvent
+    | EvalEvent
+    | CheckpointEvent
+    | SummaryEvent
+    | FinishedEvent
+    | CancelledEvent
+    | FailedEvent
+)
 EVENT_TYPES: Final = (STARTED, STAGE, RESUMED, LOG, EVAL, CHECKPOINT, SUMMARY, FINISHED, CANCELLED, FAILED)

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from transformers import TrainerCallback
 
 from dpostudio.core.training.event_types import (
-    CHECKPOINT, EVAL, LOG, SUMMARY, SUMMARY_KEYS, TrainingEvent, is_eval_metric,
+    CHECKPOINT,
+    EVAL,
+    LOG,
+    SUMMARY,
+    SUMMARY_KEYS,
+    TrainingEvent,
+    is_eval_metric,
 )
 
 EventFn = Callable[[TrainingEvent], None]
@@ -62,8 +68,17 @@ class EngineCallback(TrainerCallback):
         done = max(step - self._step0, 0)
         remaining = max(state.max_steps - step, 0)
         eta = elapsed / done * remaining if done else None
-        self.emit({"type": LOG, "step": step, "max_steps": state.max_steps, "epoch": epoch,
-                   "metrics": logs, "elapsed_s": elapsed, "eta_s": eta})
+        self.emit(
+            {
+                "type": LOG,
+                "step": step,
+                "max_steps": state.max_steps,
+                "epoch": epoch,
+                "metrics": logs,
+                "elapsed_s": elapsed,
+                "eta_s": eta,
+            }
+        )
         return LOG
 
     def on_save(self, args, state, control, **kwargs):

@@ -42,8 +42,14 @@ class ModelShape:
     def linear_shapes(self) -> dict[str, tuple[int, int]]:
         """(in, out) of each linear projection in one transformer block."""
         h, q = self.hidden, self.heads * self.head_dim
-        shapes = {"q_proj": (h, q), "k_proj": (h, self.kv_dim), "v_proj": (h, self.kv_dim), "o_proj": (q, h),
-                  "up_proj": (h, self.intermediate), "down_proj": (self.intermediate, h)}
+        shapes = {
+            "q_proj": (h, q),
+            "k_proj": (h, self.kv_dim),
+            "v_proj": (h, self.kv_dim),
+            "o_proj": (q, h),
+            "up_proj": (h, self.intermediate),
+            "down_proj": (self.intermediate, h),
+        }
         if self.gated_mlp:
             shapes["gate_proj"] = (h, self.intermediate)
         return shapes
@@ -66,7 +72,9 @@ class MemoryEstimate:
         """One paragraph in words for the Training pane."""
         lines = [f"≈ {format_bytes(self.total_bytes)} (estimate)"]
         lines += [f"  {name}: {format_bytes(size)}" for name, size in self.parts.items()]
-        lines.append(f"  model {self.parameters / 1e6:,.0f} M parameters, LoRA {self.lora_parameters / 1e6:,.2f} M trainable")
+        lines.append(
+            f"  model {self.parameters / 1e6:,.0f} M parameters, LoRA {self.lora_parameters / 1e6:,.2f} M trainable"
+        )
         if self.note and self.note != "estimate":
             lines.append(self.note)
         return "\n".join(lines)
@@ -82,6 +90,7 @@ def format_bytes(n: float) -> str:
 
 def model_shape(config: dict[str, Any]) -> ModelShape:
     """Read the sizes from a transformers ``config.json`` (Llama/Mistral/Qwen style or GPT-2 style)."""
+
     def pick(*names: str, default: Any = None) -> Any:
         for name in names:
             if config.get(name) is not None:
@@ -117,9 +126,17 @@ def lora_parameters(shape: ModelShape, r: int, targets: list[str]) -> int:
     return shape.layers * sum(r * (i + o) for i, o in chosen)
 
 
-def estimate_memory(config: dict[str, Any], *, precision: str = "fp32", device: str = "cpu", batch_size: int = 1,
-                    max_length: int = 256, lora_r: int = 16, lora_targets: list[str] | None = None,
-                    gradient_checkpointing: bool = False) -> MemoryEstimate:
+def estimate_memory(
+    config: dict[str, Any],
+    *,
+    precision: str = "fp32",
+    device: str = "cpu",
+    batch_size: int = 1,
+    max_length: int = 256,
+    lora_r: int = 16,
+    lora_targets: list[str] | None = None,
+    gradient_checkpointing: bool = False,
+) -> MemoryEstimate:
     """Estimate peak memory of one LoRA-DPO training step.
 
     ``precision`` is the resolved one (fp32/bf16/fp16). On the CPU the engine keeps the base in fp32 and runs
@@ -132,8 +149,13 @@ def estimate_memory(config: dict[str, Any], *, precision: str = "fp32", device: 
     lora = lora_parameters(shape, lora_r, lora_targets or ["all-linear"])
     sequences = 2 * batch_size  # chosen and rejected are run through the model together
     per_layer = CHECKPOINTED_ELEMENTS_PER_LAYER if gradient_checkpointing else ACTIVATION_ELEMENTS_PER_LAYER
-    activations = sequences * max_length * shape.hidden * compute_bytes * (
-        per_layer * shape.layers + (ACTIVATION_ELEMENTS_PER_LAYER if gradient_checkpointing else 0))
+    activations = (
+        sequences
+        * max_length
+        * shape.hidden
+        * compute_bytes
+        * (per_layer * shape.layers + (ACTIVATION_ELEMENTS_PER_LAYER if gradient_checkpointing else 0))
+    )
     logits = sequences * max_length * shape.vocab * 4 * 2  # fp32 logits and their log-softmax
     parts = {
         "base weights (frozen)": params * weight_bytes,
@@ -182,7 +204,8 @@ def _hub_cache_configs(repo_id: str) -> list[Path]:
     import os
 
     root = os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
+        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub"
+    )
     folder = Path(root) / ("models--" + repo_id.replace("/", "--")) / "snapshots"
     try:
         return sorted(folder.glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -192,16 +215,40 @@ def _hub_cache_configs(repo_id: str) -> list[Path]:
 
 # Shapes of the recipe models, so the estimate works before they are downloaded.
 KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
-    "mistralai/Mistral-7B-Instruct-v0.3": {"hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
-                                           "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 32768,
-                                           "tie_word_embeddings": False},
-    "mlabonne/TwinLlama-3.1-8B": {"hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
-                                  "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 128256,
-                                  "tie_word_embeddings": False},
-    "openai-community/gpt2": {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257,
-                              "tie_word_embeddings": True},
-    "gpt2": {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257,
-             "tie_word_embeddings": True},
+    "mistralai/Mistral-7B-Instruct-v0.3": {
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "intermediate_size": 14336,
+        "vocab_size": 32768,
+        "tie_word_embeddings": False,
+    },
+    "mlabonne/TwinLlama-3.1-8B": {
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "intermediate_size": 14336,
+        "vocab_size": 128256,
+        "tie_word_embeddings": False,
+    },
+    "openai-community/gpt2": {
+        "model_type": "gpt2",
+        "n_embd": 768,
+        "n_layer": 12,
+        "n_head": 12,
+        "vocab_size": 50257,
+        "tie_word_embeddings": True,
+    },
+    "gpt2": {
+        "model_type": "gpt2",
+        "n_embd": 768,
+        "n_layer": 12,
+        "n_head": 12,
+        "vocab_size": 50257,
+        "tie_word_embeddings": True,
+    },
 }
 
 

@@ -6,23 +6,36 @@ so the CLI, the GUI and the file loader all validate the same way.
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from dpostudio.core.training.device import DEVICES, PRECISIONS
+import tomllib
+
 from dpostudio.core.data.formats import DATA_FORMATS
 from dpostudio.core.data.problems import DEFAULT_DROP, PROBLEM_KINDS
+from dpostudio.core.errors import UserError
+from dpostudio.core.training.device import DEVICES, PRECISIONS
 
 DEFAULT_MODEL = "embedded:smollm2-135m-instruct"
 DEFAULT_DATASET = "builtin:demo"
 LOSS_TYPES = (
-    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
-    "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sft",
+    "sigmoid_norm",
 )
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adamw_8bit", "paged_adamw_8bit")
@@ -37,10 +50,26 @@ class ConfigError(UserError, ValueError):
         super().__init__(f"{field_name}: {message}")
 
 
-def _f(default: Any, group: str, help: str, *, choices: tuple | None = None, min: float | None = None,
-       max: float | None = None, min_exclusive: bool = False, optional: bool = False):
-    meta = {"group": group, "help": help, "choices": choices, "min": min, "max": max,
-            "min_exclusive": min_exclusive, "optional": optional}
+def _f(
+    default: Any,
+    group: str,
+    help: str,
+    *,
+    choices: tuple | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    min_exclusive: bool = False,
+    optional: bool = False,
+):
+    meta = {
+        "group": group,
+        "help": help,
+        "choices": choices,
+        "min": min,
+        "max": max,
+        "min_exclusive": min_exclusive,
+        "optional": optional,
+    }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -49,56 +78,185 @@ def _f(default: Any, group: str, help: str, *, choices: tuple | None = None, min
 @dataclass
 class RunConfig:
     # Model
-    model: str = _f(DEFAULT_MODEL, "Model", "Base model: the embedded default, a Hugging Face id, a local folder, a .gguf file, or 'plugin:<source id>?option=value'.")
-    trust_remote_code: bool = _f(False, "Model", "Allow the model repository to run its own Python code. Only for models you trust.")
+    model: str = _f(
+        DEFAULT_MODEL,
+        "Model",
+        "Base model: the embedded default, a Hugging Face id, a local folder, a "
+        ".gguf file, or 'plugin:<source id>?option=value'.",
+    )
+    trust_remote_code: bool = _f(
+        False, "Model", "Allow the model repository to run its own Python code. Only for models you trust."
+    )
     # Data
-    dataset: str = _f(DEFAULT_DATASET, "Data", "Preference data: 'builtin:demo', a Hugging Face dataset id, a local JSONL/JSON/CSV/Parquet file, or a plugin source as 'plugin:<source id>?option=value'.")
-    dataset_config: str | None = _f(None, "Data", "Hugging Face dataset configuration (subset) name, if it has several.", optional=True)
+    dataset: str = _f(
+        DEFAULT_DATASET,
+        "Data",
+        "Preference data: 'builtin:demo', a Hugging Face dataset id, a local "
+        "JSONL/JSON/CSV/Parquet file, or a plugin source as 'plugin:<source id>?option=value'.",
+    )
+    dataset_config: str | None = _f(
+        None, "Data", "Hugging Face dataset configuration (subset) name, if it has several.", optional=True
+    )
     dataset_split: str = _f("train", "Data", "Which split of the dataset to train on.")
-    first_n: int | None = _f(None, "Data", "Use only the first N rows (e.g. 1000), before splitting off evaluation rows.", min=1, optional=True)
-    eval_ratio: float = _f(0.1, "Data", "Share of rows held out for evaluation when the dataset has no held-out split (0.1 = 90/10).", min=0.0, max=0.5)
+    first_n: int | None = _f(
+        None,
+        "Data",
+        "Use only the first N rows (e.g. 1000), before splitting off evaluation rows.",
+        min=1,
+        optional=True,
+    )
+    eval_ratio: float = _f(
+        0.1,
+        "Data",
+        "Share of rows held out for evaluation when the dataset has no held-out split (0.1 = 90/10).",
+        min=0.0,
+        max=0.5,
+    )
     split_seed: int = _f(42, "Data", "Random seed of the train/eval split, so the split is reproducible.", min=0)
-    prompt_template: str = _f("chat", "Data", "How prompts are shown to the model: its chat template, the Alpaca template, or raw text.", choices=PROMPT_TEMPLATES)
-    system_prompt: str | None = _f(None, "Data", "Optional system message put before every prompt (chat template only).", optional=True)
-    data_format: str = _f("auto", "Data", "Shape of the data: auto-detect, or force one (standard, conversational, implicit_prompt, hh_rlhf, orca, distilabel, ultrafeedback).", choices=DATA_FORMATS)
-    column_prompt: str | None = _f(None, "Data", "Column holding the prompt, when detection picks the wrong one (empty: detect).", optional=True)
-    column_chosen: str | None = _f(None, "Data", "Column holding the chosen (preferred) answer (empty: 'chosen').", optional=True)
-    column_rejected: str | None = _f(None, "Data", "Column holding the rejected answer (empty: 'rejected').", optional=True)
-    column_system: str | None = _f(None, "Data", "Column holding a per-row system message (empty: 'system' if present).", optional=True)
-    data_filters: list[str] = _f([], "Data", "Keep only rows matching all of these, e.g. 'status != tie', 'chosen_score >= 8', 'in_gsm8k_train == false'. Applied after first N.")
-    drop_problems: list[str] = _f(DEFAULT_DROP, "Data", "Rows with these problems are left out of training (the file is never changed): " + ", ".join(PROBLEM_KINDS) + ". Rows that cannot form a pair are always left out.")
-    eval_split: str | None = _f(None, "Data", "A split of the dataset to evaluate on (e.g. 'test') instead of splitting off rows by ratio.", optional=True)
+    prompt_template: str = _f(
+        "chat",
+        "Data",
+        "How prompts are shown to the model: its chat template, the Alpaca template, or raw text.",
+        choices=PROMPT_TEMPLATES,
+    )
+    system_prompt: str | None = _f(
+        None, "Data", "Optional system message put before every prompt (chat template only).", optional=True
+    )
+    data_format: str = _f(
+        "auto",
+        "Data",
+        "Shape of the data: auto-detect, or force one (standard, conversational, "
+        "implicit_prompt, hh_rlhf, orca, distilabel, ultrafeedback).",
+        choices=DATA_FORMATS,
+    )
+    column_prompt: str | None = _f(
+        None, "Data", "Column holding the prompt, when detection picks the wrong one (empty: detect).", optional=True
+    )
+    column_chosen: str | None = _f(
+        None, "Data", "Column holding the chosen (preferred) answer (empty: 'chosen').", optional=True
+    )
+    column_rejected: str | None = _f(
+        None, "Data", "Column holding the rejected answer (empty: 'rejected').", optional=True
+    )
+    column_system: str | None = _f(
+        None, "Data", "Column holding a per-row system message (empty: 'system' if present).", optional=True
+    )
+    data_filters: list[str] = _f(
+        [],
+        "Data",
+        "Keep only rows matching all of these, e.g. 'status != tie', "
+        "'chosen_score >= 8', 'in_gsm8k_train == false'. Applied after first N.",
+    )
+    drop_problems: list[str] = _f(
+        DEFAULT_DROP,
+        "Data",
+        "Rows with these problems are left out of training (the file "
+        "is never changed): " + ", ".join(PROBLEM_KINDS) + ". Rows that cannot form a pair "
+        "are always left out.",
+    )
+    eval_split: str | None = _f(
+        None,
+        "Data",
+        "A split of the dataset to evaluate on (e.g. 'test') instead of splitting off rows by ratio.",
+        optional=True,
+    )
     # DPO
-    beta: float = _f(0.1, "DPO", "How far the tuned model may move from the base. Higher keeps it closer (0.1 is usual, 0.5 is conservative).", min=0.0, min_exclusive=True, max=10.0)
-    loss_type: str = _f("sigmoid", "DPO", "The DPO loss. 'sigmoid' is the original DPO loss; 'ipo', 'hinge' and others are variants.", choices=LOSS_TYPES)
-    max_length: int = _f(256, "DPO", "Longest prompt + answer in tokens; longer rows are truncated.", min=16, max=131072)
+    beta: float = _f(
+        0.1,
+        "DPO",
+        "How far the tuned model may move from the base. Higher keeps it closer (0.1 is usual, 0.5 is conservative).",
+        min=0.0,
+        min_exclusive=True,
+        max=10.0,
+    )
+    loss_type: str = _f(
+        "sigmoid",
+        "DPO",
+        "The DPO loss. 'sigmoid' is the original DPO loss; 'ipo', 'hinge' and others are variants.",
+        choices=LOSS_TYPES,
+    )
+    max_length: int = _f(
+        256, "DPO", "Longest prompt + answer in tokens; longer rows are truncated.", min=16, max=131072
+    )
     # LoRA
-    lora_r: int = _f(16, "LoRA", "LoRA rank: size of the adapter. 8-64 is common; bigger learns more and uses more memory.", min=1, max=1024)
+    lora_r: int = _f(
+        16,
+        "LoRA",
+        "LoRA rank: size of the adapter. 8-64 is common; bigger learns more and uses more memory.",
+        min=1,
+        max=1024,
+    )
     lora_alpha: int = _f(32, "LoRA", "LoRA scaling; often equal to or twice the rank.", min=1, max=4096)
     lora_dropout: float = _f(0.05, "LoRA", "Dropout inside the adapter (0 to 0.5).", min=0.0, max=0.5)
-    lora_target_modules: list[str] = _f(["all-linear"], "LoRA", "Which layers get adapters: 'all-linear' or names such as q_proj, v_proj.")
+    lora_target_modules: list[str] = _f(
+        ["all-linear"], "LoRA", "Which layers get adapters: 'all-linear' or names such as q_proj, v_proj."
+    )
     # Optimisation
-    learning_rate: float = _f(1e-4, "Optimisation", "Step size. LoRA usually 1e-5 to 2e-4; full recipes use as low as 2e-6.", min=0.0, min_exclusive=True, max=1.0)
-    lr_scheduler_type: str = _f("cosine", "Optimisation", "How the learning rate changes over training.", choices=SCHEDULERS)
+    learning_rate: float = _f(
+        1e-4,
+        "Optimisation",
+        "Step size. LoRA usually 1e-5 to 2e-4; full recipes use as low as 2e-6.",
+        min=0.0,
+        min_exclusive=True,
+        max=1.0,
+    )
+    lr_scheduler_type: str = _f(
+        "cosine", "Optimisation", "How the learning rate changes over training.", choices=SCHEDULERS
+    )
     warmup_steps: int = _f(0, "Optimisation", "Steps over which the learning rate ramps up from 0.", min=0)
-    warmup_ratio: float = _f(0.0, "Optimisation", "Warm-up as a share of all steps (used when warmup steps is 0).", min=0.0, max=1.0)
+    warmup_ratio: float = _f(
+        0.0, "Optimisation", "Warm-up as a share of all steps (used when warmup steps is 0).", min=0.0, max=1.0
+    )
     weight_decay: float = _f(0.0, "Optimisation", "Weight decay (e.g. 0.01).", min=0.0, max=1.0)
-    optimizer: str = _f("adamw_torch", "Optimisation", "Optimizer. Plain AdamW works everywhere; 8-bit ones need bitsandbytes and CUDA.", choices=OPTIMIZERS)
+    optimizer: str = _f(
+        "adamw_torch",
+        "Optimisation",
+        "Optimizer. Plain AdamW works everywhere; 8-bit ones need bitsandbytes and CUDA.",
+        choices=OPTIMIZERS,
+    )
     per_device_batch_size: int = _f(4, "Optimisation", "Pairs per step on the device.", min=1, max=4096)
-    gradient_accumulation_steps: int = _f(1, "Optimisation", "Steps whose gradients add up before one update: effective batch = batch × this.", min=1, max=4096)
-    num_train_epochs: float = _f(1.0, "Optimisation", "Passes over the training data (ignored when max steps is set).", min=0.0, min_exclusive=True, max=1000.0)
-    max_steps: int | None = _f(None, "Optimisation", "Stop after this many optimizer steps (overrides epochs).", min=1, optional=True)
+    gradient_accumulation_steps: int = _f(
+        1,
+        "Optimisation",
+        "Steps whose gradients add up before one update: effective batch = batch × this.",
+        min=1,
+        max=4096,
+    )
+    num_train_epochs: float = _f(
+        1.0,
+        "Optimisation",
+        "Passes over the training data (ignored when max steps is set).",
+        min=0.0,
+        min_exclusive=True,
+        max=1000.0,
+    )
+    max_steps: int | None = _f(
+        None, "Optimisation", "Stop after this many optimizer steps (overrides epochs).", min=1, optional=True
+    )
     max_grad_norm: float = _f(1.0, "Optimisation", "Clip gradients to this norm.", min=0.0)
     seed: int = _f(42, "Optimisation", "Random seed for training.", min=0)
     # Precision & device
-    device: str = _f("auto", "Precision & device", "Where to train: auto picks CUDA, then Apple MPS, then CPU.", choices=DEVICES)
-    precision: str = _f("auto", "Precision & device", "Number format: auto picks bf16/fp16 where the hardware does it fast, else fp32.", choices=PRECISIONS)
-    gradient_checkpointing: bool = _f(False, "Precision & device", "Recompute activations to save memory, at some cost in speed.")
+    device: str = _f(
+        "auto", "Precision & device", "Where to train: auto picks CUDA, then Apple MPS, then CPU.", choices=DEVICES
+    )
+    precision: str = _f(
+        "auto",
+        "Precision & device",
+        "Number format: auto picks bf16/fp16 where the hardware does it fast, else fp32.",
+        choices=PRECISIONS,
+    )
+    gradient_checkpointing: bool = _f(
+        False, "Precision & device", "Recompute activations to save memory, at some cost in speed."
+    )
     # Evaluation & saving
-    eval_steps: int | None = _f(10, "Evaluation & saving", "Evaluate every N steps (empty: only at the end).", min=1, optional=True)
+    eval_steps: int | None = _f(
+        10, "Evaluation & saving", "Evaluate every N steps (empty: only at the end).", min=1, optional=True
+    )
     logging_steps: int = _f(1, "Evaluation & saving", "Record metrics every N steps.", min=1)
     save_steps: int = _f(20, "Evaluation & saving", "Save a checkpoint every N steps.", min=1)
-    save_total_limit: int | None = _f(2, "Evaluation & saving", "Keep only the newest N checkpoints.", min=1, optional=True)
+    save_total_limit: int | None = _f(
+        2, "Evaluation & saving", "Keep only the newest N checkpoints.", min=1, optional=True
+    )
     # Run
     name: str | None = _f(None, "Run", "A name for this run (shown in the run list).", optional=True)
 
@@ -163,7 +321,8 @@ class RunConfig:
             else:
                 data = tomllib.loads(text)
         except Exception as exc:  # yaml.YAMLError, tomllib.TOMLDecodeError
-            raise ConfigError("(file)", f"{path} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}") from exc
+            kind = path.suffix.lstrip(".").upper() or "TOML"
+            raise ConfigError("(file)", f"{path} is not valid {kind}: {exc}") from exc
         return cls.from_dict(data)
 
     @classmethod
@@ -193,6 +352,15 @@ def _closest(name: str, candidates: set[str]) -> str | None:
     return match[0] if match else None
 
 
+def field_default(f: dataclasses.Field) -> Any:
+    """A config field's default value (its ``default``, or a fresh one from its ``default_factory``)."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise TypeError(f"config field {f.name!r} has no default")
+
+
 def _check_value(f: dataclasses.Field, value: Any) -> Any:
     meta = f.metadata
     name = f.name
@@ -200,7 +368,7 @@ def _check_value(f: dataclasses.Field, value: Any) -> Any:
         if meta.get("optional"):
             return None
         raise ConfigError(name, "a value is required")
-    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    default = field_default(f)
     kind = type(default) if default is not None else _optional_kind(f)
     if kind is bool:
         if not isinstance(value, bool):
@@ -229,7 +397,8 @@ def _check_value(f: dataclasses.Field, value: Any) -> Any:
         raise ConfigError(name, f"must be one of {', '.join(choices)}, not {value!r}")
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
-        raise ConfigError(name, f"must be {'greater than' if meta.get('min_exclusive') else 'at least'} {lo:g}, not {value:g}")
+        bound = "greater than" if meta.get("min_exclusive") else "at least"
+        raise ConfigError(name, f"must be {bound} {lo:g}, not {value:g}")
     if hi is not None and value > hi:
         raise ConfigError(name, f"must be at most {hi:g}, not {value:g}")
     return value

@@ -17,21 +17,28 @@ The state names are the constants of ``event_types``.
 
 from __future__ import annotations
 
-from dpostudio.core.errors import UserError
-
 import json
 import os
 import re
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from dpostudio.core.errors import UserError
 from dpostudio.core.paths import runs_dir
 from dpostudio.core.training.event_types import (
-    CREATED, EVAL, INTERRUPTED, LOG, RESUMABLE_STATES, RESUMED, RUNNING, UNKNOWN,
+    CREATED,
+    EVAL,
+    INTERRUPTED,
+    LOG,
+    RESUMABLE_STATES,
+    RESUMED,
+    RUNNING,
+    UNKNOWN,
 )
-from dpostudio.core.training.event_types import STATES  # noqa: F401  (the states a run can be in; re-exported)
+from dpostudio.core.training.event_types import STATES as STATES  # the states a run can be in (re-exported)
 from dpostudio.core.training.run_config import RunConfig
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -131,7 +138,7 @@ class Run:
         return RunConfig.load(self.config_path)
 
     # ---- logs -----------------------------------------------------------------------------
-    def append_event(self, event: dict[str, Any]) -> None:
+    def append_event(self, event: Mapping[str, Any]) -> None:
         line = json.dumps({"time": time.time(), **event}, default=_jsonable)
         with open(self.metrics_path, "a+b") as fh:
             if fh.tell() > 0:  # a line cut short by a crash must not swallow this one
@@ -163,8 +170,9 @@ class Run:
 
     def metrics(self, kind: str = LOG) -> list[dict[str, Any]]:
         """Metric records (``kind`` = "log" for training, "eval" for evaluation), each with step and values."""
-        return [{"step": e["step"], "epoch": e.get("epoch"), **e["metrics"]}
-                for e in self.events() if e.get("type") == kind]
+        return [
+            {"step": e["step"], "epoch": e.get("epoch"), **e["metrics"]} for e in self.events() if e.get("type") == kind
+        ]
 
     # ---- files ----------------------------------------------------------------------------
     def checkpoints(self, *, resumable: bool = False) -> list[Checkpoint]:
@@ -173,7 +181,7 @@ class Run:
         found = []
         for folder in self.checkpoints_dir.glob(CHECKPOINT_PREFIX + "*"):
             try:
-                step = int(folder.name[len(CHECKPOINT_PREFIX):])
+                step = int(folder.name[len(CHECKPOINT_PREFIX) :])
             except ValueError:
                 continue
             if has_adapter(folder):
@@ -231,18 +239,17 @@ def _jsonable(value: Any) -> Any:
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     try:
-        fh = open(path, encoding="utf-8")
-    except FileNotFoundError:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a crash
+    except FileNotFoundError:  # only open() raises it: no file yet
         return
-    with fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
 
 
 def create_run(config: RunConfig) -> Run:
@@ -256,8 +263,13 @@ def create_run(config: RunConfig) -> Run:
     path.mkdir(parents=True)
     run = Run(path)
     config.save(run.config_path)
-    run.update_info(name=config.name or path.name, status=CREATED, created_at=time.time(),
-                    model=config.model, dataset=config.dataset)
+    run.update_info(
+        name=config.name or path.name,
+        status=CREATED,
+        created_at=time.time(),
+        model=config.model,
+        dataset=config.dataset,
+    )
     return run
 
 

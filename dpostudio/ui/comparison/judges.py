@@ -6,16 +6,42 @@ The option editors are drawn from the plugin's ``JudgeInfo.options``. ``JudgeOpt
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from PySide6.QtCore import Slot
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
 
 from dpostudio.ui.tasks import describe_error
 
+if TYPE_CHECKING:
+    _MixinBase = QWidget  # only ever mixed into a QWidget (``ComparisonPane``)
+else:
+    _MixinBase = object
 
-class JudgeOptionsMixin:
+# the editors a judge option can have (one per ``JudgeOption.kind``)
+OptionWidget: TypeAlias = QComboBox | QSpinBox | QDoubleSpinBox | QCheckBox | QLineEdit
+
+
+class JudgeOptionsMixin(_MixinBase):
     """Lists the judges in ``judge_combo`` and builds, reads and sets their option widgets in ``judge_form``."""
+
+    if TYPE_CHECKING:  # provided by ComparisonPane
+        message = Signal(str, str)
+        judge_combo: QComboBox
+        judge_help: QLabel
+        judge_form_host: QWidget
+        judge_form: QFormLayout
+        _judges: dict[str, Any]
+        _option_widgets: dict[str, tuple[str, OptionWidget]]
 
     @Slot()
     def refresh_judges(self) -> None:
@@ -54,7 +80,7 @@ class JudgeOptionsMixin:
         if info is None:
             return
         for opt in info.options:
-            widget: QWidget
+            widget: OptionWidget
             if opt.kind == "choice":
                 widget = QComboBox(self.judge_form_host)
                 widget.addItems(opt.choices)
@@ -76,7 +102,7 @@ class JudgeOptionsMixin:
                 widget = QLineEdit(self.judge_form_host)
                 widget.setText("" if opt.default is None else str(opt.default))
                 if opt.kind == "secret":
-                    widget.setEchoMode(QLineEdit.Password)
+                    widget.setEchoMode(QLineEdit.EchoMode.Password)
                     widget.setPlaceholderText("saved key from Settings")
             widget.setObjectName(f"judge_option_{opt.name}")
             widget.setToolTip(opt.help)
@@ -95,8 +121,9 @@ class JudgeOptionsMixin:
             widget.setText(str(value))
 
     def judge_options(self) -> dict:
-        options = {}
-        for name, (kind, widget) in self._option_widgets.items():
+        options: dict[str, Any] = {}
+        for name, (_kind, widget) in self._option_widgets.items():
+            value: str | int | float | bool
             if isinstance(widget, QComboBox):
                 value = widget.currentText()
             elif isinstance(widget, (QSpinBox, QDoubleSpinBox)):

@@ -1,31 +1,48 @@
 """Comparison pane: base vs tuned answers side by side, judged by a judge plugin, with a win table.
 
 The left column picks the run (and checkpoint), the prompt set (editable), generation settings and the judge with
-its options (drawn from the plugin's ``JudgeInfo.options``). Compare runs ``dpostudio.core.compare.comparison.compare`` on a
-worker object moved to a ``QThread``; its plain-dict events come back by queued signal, so answers stream token by
-token into two columns per prompt and no widget is touched from the worker. Stop sets the comparison's cancel
-event. The Results tab shows one row per prompt (answers, scores per criterion, verdict, reasoning) under the
-summary line ("tuned better in 4/5"); past comparisons of the run reopen from disk, and export to CSV.
+its options (drawn from the plugin's ``JudgeInfo.options``). Compare runs ``dpostudio.core.compare.comparison.compare``
+in a child process (``CompareWorker``, on a ``QThread`` that relays its events): loading the model and generating
+never hold this process's interpreter lock. Its plain-dict events come back by queued signal, so answers stream
+token by token into two columns per prompt and no widget is touched from the worker. Stop sets the comparison's
+cancel event in the child. The Results tab shows one row per prompt (answers, scores per criterion, verdict,
+reasoning) under the summary line ("tuned better in 4/5"); past comparisons of the run reopen from disk, and
+export to CSV.
 
-The pieces live in ``comparison_worker`` (the worker), ``comparison_widgets`` (the answer box),
-``comparison_results`` (results table, summary, export), ``comparison_runs`` (run, checkpoint, past
-comparisons), ``comparison_judges`` (judge options) and ``comparison_prompts`` (prompt sources); the last four
-are mixed into ``ComparisonPane``.
+The pieces live in ``worker`` (the worker), ``widgets`` (the answer box), ``results`` (results table, summary,
+export), ``runs`` (run, checkpoint, past comparisons), ``judges`` (judge options) and ``prompts`` (prompt
+sources); the last four are mixed into ``ComparisonPane``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
-    QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QSplitter, QTableWidget, QTabWidget,
-    QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
-from dpostudio.ui.comparison.judges import JudgeOptionsMixin
+from dpostudio.core.training.event_types import CANCELLED, END_STATES, FAILED, FINISHED
+from dpostudio.ui.comparison.judges import JudgeOptionsMixin, OptionWidget
 from dpostudio.ui.comparison.prompts import PROMPT_SOURCES, PromptSourceMixin
 from dpostudio.ui.comparison.results import ComparisonResultsMixin
 from dpostudio.ui.comparison.runs import RunPickerMixin
@@ -33,8 +50,17 @@ from dpostudio.ui.comparison.widgets import SIDES, VERDICT_COLOUR, VERDICT_TEXT,
 from dpostudio.ui.comparison.worker import CompareWorker
 from dpostudio.ui.tasks import describe_error
 
+if TYPE_CHECKING:
+    from dpostudio.core.compare.prompt_sets import Prompt
+
 __all__ = [
-    "PROMPT_SOURCES", "SIDES", "VERDICT_COLOUR", "VERDICT_TEXT", "AnswerBox", "CompareWorker", "ComparisonPane",
+    "PROMPT_SOURCES",
+    "SIDES",
+    "VERDICT_COLOUR",
+    "VERDICT_TEXT",
+    "AnswerBox",
+    "CompareWorker",
+    "ComparisonPane",
 ]
 
 
@@ -53,8 +79,8 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         self._criteria: list[str] = ["coherence", "relevance", "depth"]
         self._current_dir: str | None = None
         self._judges: dict[str, Any] = {}
-        self._option_widgets: dict[str, tuple[str, QWidget]] = {}
-        self._file_prompts = None
+        self._option_widgets: dict[str, tuple[str, OptionWidget]] = {}
+        self._file_prompts: list[Prompt] | None = None
         self._build()
         self.refresh_runs()
         self.refresh_judges()
@@ -155,7 +181,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
 
         scroll_left = QScrollArea(self)
         scroll_left.setWidgetResizable(True)
-        scroll_left.setFrameShape(QFrame.NoFrame)
+        scroll_left.setFrameShape(QFrame.Shape.NoFrame)
         scroll_left.setWidget(left)
         left_host = QWidget(self)
         left_col = QVBoxLayout(left_host)
@@ -184,8 +210,8 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         self.summary_label = QLabel("Pick a run and press Compare.", right)
         self.summary_label.setObjectName("CompareSummary")
         self.summary_label.setWordWrap(True)
-        self.summary_label.setTextFormat(Qt.RichText)
-        self.summary_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.summary_label.setTextFormat(Qt.TextFormat.RichText)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         font = self.summary_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.1)
         self.summary_label.setFont(font)
@@ -207,18 +233,18 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         self.answers_layout.addStretch(1)
         self.answers_scroll = QScrollArea()
         self.answers_scroll.setWidgetResizable(True)
-        self.answers_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.answers_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.answers_scroll.setWidget(answers_host)
         self.tabs.addTab(self.answers_scroll, "Answers side by side")
         self.table = QTableWidget(0, 0)
         self.table.setObjectName("CompareTable")
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setWordWrap(True)
         self.table.verticalHeader().setVisible(False)
         self.tabs.addTab(self.table, "Results table")
         rv.addWidget(self.tabs, 1)
 
-        splitter = QSplitter(Qt.Horizontal, self)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(left_host)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
@@ -245,12 +271,20 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         except Exception as exc:
             self.message.emit("warning", describe_error(exc))
             return
-        settings = GenerationSettings(max_new_tokens=self.max_new_tokens.value(),
-                                      temperature=round(self.temperature.value(), 3),
-                                      top_p=round(self.top_p.value(), 3), seed=self.seed.value())
-        kwargs = {"run_id": run, "prompts": prompts, "settings": settings,
-                  "judge_id": self.judge_combo.currentData(), "judge_options": self.judge_options(),
-                  "checkpoint": self.checkpoint_combo.currentData()}
+        settings = GenerationSettings(
+            max_new_tokens=self.max_new_tokens.value(),
+            temperature=round(self.temperature.value(), 3),
+            top_p=round(self.top_p.value(), 3),
+            seed=self.seed.value(),
+        )
+        kwargs = {
+            "run_id": run,
+            "prompts": prompts,
+            "settings": settings,
+            "judge_id": self.judge_combo.currentData(),
+            "judge_options": self.judge_options(),
+            "checkpoint": self.checkpoint_combo.currentData(),
+        }
         self._reset_results([p.text for p in prompts])
         self.summary_label.setText("Comparing…")
         self.progress.setRange(0, len(prompts))
@@ -306,16 +340,17 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
             if box is not None:
                 box.set_answer(event["side"], event)
         elif kind == "judging":
-            self.status_label.setText(f"prompt {event['prompt_index'] + 1}: judging "
-                                      f"({event['order'].replace('_', ' ')})")
+            self.status_label.setText(
+                f"prompt {event['prompt_index'] + 1}: judging ({event['order'].replace('_', ' ')})"
+            )
         elif kind == "judge_error":
             self.message.emit("warning", f"Judge error on prompt {event['prompt_index'] + 1}: {event['message']}")
         elif kind == "item":
             self._show_item(event["item"])
             self.progress.setValue(len(self._items))
-        elif kind in ("finished", "cancelled", "failed"):
+        elif kind in END_STATES:
             self._show_summary(event.get("summary") or {}, None)
-            level = {"finished": "info", "cancelled": "warning", "failed": "error"}[kind]
+            level = {FINISHED: "info", CANCELLED: "warning", FAILED: "error"}[kind]
             self.message.emit(level, f"Comparison {kind}: {event['message']}")
             self.status_label.setText(kind)
 
@@ -336,4 +371,3 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         self.stop()
         self.wait(10_000)
         super().closeEvent(event)
-

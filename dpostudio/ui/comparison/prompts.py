@@ -5,17 +5,40 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Slot
-from PySide6.QtWidgets import QFileDialog
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QPlainTextEdit, QWidget
 
 from dpostudio.ui.tasks import describe_error
 
-PROMPT_SOURCES = (("builtin", "Built-in: five published prompts"), ("eval", "Held-out prompts of the run"),
-                  ("custom", "My list (edit below)"), ("file", "From a file…"))
+if TYPE_CHECKING:
+    from dpostudio.core.compare.prompt_sets import Prompt
+    from dpostudio.core.training.runs import Run
+
+    _MixinBase = QWidget  # only ever mixed into a QWidget (``ComparisonPane``)
+else:
+    _MixinBase = object
+
+PROMPT_SOURCES = (
+    ("builtin", "Built-in: five published prompts"),
+    ("eval", "Held-out prompts of the run"),
+    ("custom", "My list (edit below)"),
+    ("file", "From a file…"),
+)
 
 
-class PromptSourceMixin:
+class PromptSourceMixin(_MixinBase):
     """Loads the chosen prompt source into ``prompt_edit`` and turns the editor's text into prompts."""
+
+    if TYPE_CHECKING:  # provided by ComparisonPane and the other mixins
+        message = Signal(str, str)
+        prompt_source: QComboBox
+        prompt_edit: QPlainTextEdit
+        prompt_count: QLabel
+        _file_prompts: list[Prompt] | None
+
+        def _run(self) -> Run | None: ...
 
     @Slot()
     def _load_prompt_source(self, *_args) -> None:

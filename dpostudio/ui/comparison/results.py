@@ -6,17 +6,43 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QFileDialog, QHeaderView, QTableWidgetItem
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from dpostudio.ui.comparison.widgets import VERDICT_COLOUR, VERDICT_TEXT, AnswerBox, _html
 from dpostudio.ui.tasks import describe_error
 
+if TYPE_CHECKING:
+    _MixinBase = QWidget  # only ever mixed into a QWidget (``ComparisonPane``)
+else:
+    _MixinBase = object
 
-class ComparisonResultsMixin:
+
+class ComparisonResultsMixin(_MixinBase):
     """Fills the answer boxes and the results table from comparison items; shows the summary; exports CSV."""
+
+    if TYPE_CHECKING:  # provided by ComparisonPane
+        message = Signal(str, str)
+        answers_layout: QVBoxLayout
+        table: QTableWidget
+        progress: QProgressBar
+        summary_label: QLabel
+        _boxes: dict[int, AnswerBox]
+        _items: dict[int, dict]
+        _criteria: list[str]
+        _current_dir: str | None
 
     def _reset_results(self, prompts: list[str]) -> None:
         for box in self._boxes.values():
@@ -38,7 +64,7 @@ class ComparisonResultsMixin:
             self.table.setItem(i, 0, QTableWidgetItem(str(i + 1)))
             self.table.setItem(i, 1, QTableWidgetItem(text))
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.Interactive)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for col, width in enumerate([30, 180, 240, 240] + [110] * len(self._criteria) + [100, 320]):
             self.table.setColumnWidth(col, width)
         header.setStretchLastSection(True)
@@ -56,8 +82,10 @@ class ComparisonResultsMixin:
         values = [str(i + 1), item["prompt"], item["base"]["answer"], item["tuned"]["answer"]]
         scores = item.get("scores") or {}
         values += [f"{scores[c]['base']:g} / {scores[c]['tuned']:g}" if c in scores else "—" for c in self._criteria]
-        values += [VERDICT_TEXT.get(item.get("verdict"), str(item.get("verdict"))) if item.get("judge") else "—",
-                   item.get("judge_error") or item.get("reasoning") or ""]
+        values += [
+            VERDICT_TEXT.get(item.get("verdict"), str(item.get("verdict"))) if item.get("judge") else "—",
+            item.get("judge_error") or item.get("reasoning") or "",
+        ]
         for col, value in enumerate(values):
             cell = QTableWidgetItem(value)
             cell.setToolTip(value if len(value) < 2000 else value[:2000] + "…")
@@ -77,12 +105,16 @@ class ComparisonResultsMixin:
         parts = [f"<b>{_html(headline)}</b>"]
         means = summary.get("mean_scores") or {}
         if summary.get("judged") and means:
-            parts.append("Mean scores (base → tuned): " + ", ".join(
-                f"{c} {_num(s.get('base'))} → {_num(s.get('tuned'))}" for c, s in means.items()))
+            parts.append(
+                "Mean scores (base → tuned): "
+                + ", ".join(f"{c} {_num(s.get('base'))} → {_num(s.get('tuned'))}" for c, s in means.items())
+            )
         w, t = summary.get("mean_words") or {}, summary.get("mean_tokens") or {}
         if w:
-            parts.append(f"Mean length: base {_num(w.get('base'))} words / {_num(t.get('base'))} tokens, "
-                         f"tuned {_num(w.get('tuned'))} words / {_num(t.get('tuned'))} tokens")
+            parts.append(
+                f"Mean length: base {_num(w.get('base'))} words / {_num(t.get('base'))} tokens, "
+                f"tuned {_num(w.get('tuned'))} words / {_num(t.get('tuned'))} tokens"
+            )
         for note in summary.get("notes") or []:
             parts.append(f"<span style='color:#8a5a00'>{_html(note)}</span>")
         extra = []
@@ -110,8 +142,9 @@ class ComparisonResultsMixin:
     def _export_dialog(self) -> None:
         if not self._current_dir:
             return
-        name, _ = QFileDialog.getSaveFileName(self, "Export comparison", str(Path.home() / "comparison.csv"),
-                                              "CSV (*.csv)")
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export comparison", str(Path.home() / "comparison.csv"), "CSV (*.csv)"
+        )
         if name:
             try:
                 self.export_csv(name)

@@ -6,14 +6,40 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QWidget
 
 from dpostudio.ui.tasks import describe_error
 
+if TYPE_CHECKING:
+    from dpostudio.core.training.runs import Run
 
-class RunPickerMixin:
+    _MixinBase = QWidget  # only ever mixed into a QWidget (``ComparisonPane``)
+else:
+    _MixinBase = object
+
+
+class RunPickerMixin(_MixinBase):
     """Fills ``run_combo``, ``checkpoint_combo`` and ``past_combo``; opens a past comparison from disk."""
+
+    if TYPE_CHECKING:  # provided by ComparisonPane and the other mixins
+        message = Signal(str, str)
+        run_combo: QComboBox
+        checkpoint_combo: QComboBox
+        past_combo: QComboBox
+        prompt_source: QComboBox
+        summary_label: QLabel
+        status_label: QLabel
+        export_button: QPushButton
+        _criteria: list[str]
+        _current_dir: str | None
+
+        def _load_prompt_source(self, *_args) -> None: ...
+        def _reset_results(self, prompts: list[str]) -> None: ...
+        def _show_item(self, item: dict) -> None: ...
+        def _show_summary(self, summary: dict, meta: dict | None) -> None: ...
 
     @Slot()
     def refresh_runs(self) -> None:
@@ -27,15 +53,11 @@ class RunPickerMixin:
         except Exception as exc:
             runs = []
             self.message.emit("warning", f"Could not list the runs: {describe_error(exc)}")
-        from dpostudio.core.compare.comparison import checkpoints
-
         for run in runs:
+            if run.final_adapter() is None and not run.checkpoint_steps():
+                continue  # nothing to compare yet
             info = run.info()
-            has_final = (run.adapter_dir / "adapter_config.json").is_file()
-            steps = checkpoints(run)
-            if not has_final and not steps:
-                continue
-            label = f"{info.get('name') or run.id} · {info.get('status', '?')} · {info.get('model', '')}"
+            label = f"{info.get('name') or run.id} · {run.status(info)} · {info.get('model', '')}"
             self.run_combo.addItem(label, str(run.path))
         if current:
             i = self.run_combo.findData(current)
@@ -59,7 +81,7 @@ class RunPickerMixin:
                 return True
         return False
 
-    def _run(self):
+    def _run(self) -> Run | None:
         from dpostudio.core.training.runs import Run
 
         path = self.run_combo.currentData()
@@ -67,16 +89,14 @@ class RunPickerMixin:
 
     @Slot()
     def _on_run_changed(self, *_args) -> None:
-        from dpostudio.core.compare.comparison import checkpoints
-
         self.checkpoint_combo.clear()
         run = self._run()
         if run is None:
             self.past_combo.clear()
             return
-        if (run.adapter_dir / "adapter_config.json").is_file():
+        if run.final_adapter() is not None:
             self.checkpoint_combo.addItem("final adapter", None)
-        for step in reversed(checkpoints(run)):
+        for step in reversed(run.checkpoint_steps()):
             self.checkpoint_combo.addItem(f"checkpoint {step}", step)
         self.refresh_past()
         if self.prompt_source.currentData() == "eval":

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPlai
 
 SIDES = ("base", "tuned")
 VERDICT_TEXT = {"tuned": "Tuned better", "base": "Base better", "tie": "Tie", "error": "Judge error", None: "—"}
-VERDICT_COLOUR = {"tuned": "#1b7f3b", "base": "#b03a2e", "tie": "#7a6a00", "error": "#888888"}
+VERDICT_COLOUR: dict[str | None, str] = {"tuned": "#1b7f3b", "base": "#b03a2e", "tie": "#7a6a00", "error": "#888888"}
 
 
 class AnswerBox(QGroupBox):
@@ -38,14 +38,14 @@ class AnswerBox(QGroupBox):
             self.edits[side], self.stats[side] = edit, stats
         self.verdict = QLabel("", self)
         self.verdict.setWordWrap(True)
-        self.verdict.setTextFormat(Qt.RichText)
+        self.verdict.setTextFormat(Qt.TextFormat.RichText)
         grid.addWidget(self.verdict, 2, 0, 1, 2)
 
     def append(self, side: str, text: str) -> None:
         edit = self.edits[side]
-        edit.moveCursor(QTextCursor.End)
+        edit.moveCursor(QTextCursor.MoveOperation.End)
         edit.insertPlainText(text)
-        edit.moveCursor(QTextCursor.End)
+        edit.moveCursor(QTextCursor.MoveOperation.End)
 
     def set_answer(self, side: str, answer: dict) -> None:
         self.edits[side].setPlainText(answer.get("answer") or answer.get("text") or "")
@@ -62,11 +62,12 @@ class AnswerBox(QGroupBox):
         scores = " · ".join(f"{c} {s['base']:g} / {s['tuned']:g}" for c, s in (item.get("scores") or {}).items())
         why = item.get("judge_error") or item.get("reasoning") or ""
         why = why if len(why) < 400 else why[:399] + "…"
-        self.verdict.setText(f"<b style='color:{colour}'>{VERDICT_TEXT.get(verdict, verdict)}</b>"
-                             + (f" &nbsp; <span style='color:#555'>(base / tuned) {scores}</span>" if scores else "")
-                             + f"<br><span style='color:#444'>{_html(why)}</span>")
+        self.verdict.setText(
+            f"<b style='color:{colour}'>{VERDICT_TEXT.get(verdict, verdict)}</b>"
+            + (f" &nbsp; <span style='color:#555'>(base / tuned) {scores}</span>" if scores else "")
+            + f"<br><span style='color:#444'>{_html(why)}</span>"
+        )
 
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-

@@ -1,37 +1,51 @@
-"""The comparison worker: runs ``dpostudio.core.compare.comparison.compare`` on a ``QThread`` for the Comparison pane."""
+"""The comparison worker: runs ``dpostudio.core.compare.comparison.compare`` in a child process for the Comparison
+pane (the pattern of ``dpostudio.ui.child_process``, as training does).
+
+Loading the model and generating token by token would otherwise hold the GUI process's interpreter lock and stall
+the window. Every core event comes back as ``event(dict)`` (tokens included, so answers still stream); Stop sets
+the comparison's cancel event in the child, which stops after the current token. The ``ComparisonResult`` comes
+back as plain data and is rebuilt here; ``done`` carries it, or None when the comparison could not start or its
+process died (then ``failed`` says why, in words).
+"""
 
 from __future__ import annotations
 
-import threading
+from PySide6.QtCore import Signal
 
-from PySide6.QtCore import QObject, Signal, Slot
-
-from dpostudio.ui.tasks import describe_error
+from dpostudio.ui.child_process import ChildProcessWorker, serve_in_child
 
 
-class CompareWorker(QObject):
-    """Runs one comparison on its thread; every core event is re-emitted as ``event(dict)`` (queued)."""
+class CompareWorker(ChildProcessWorker):
+    """Runs one comparison in a child process; every core event is re-emitted as ``event(dict)`` (queued)."""
 
-    event = Signal(object)
-    failed = Signal(str)
-    done = Signal(object)
+    failed = Signal(str)  # why the comparison could not start, or why its process ended, in words
+
+    process_name = "dpostudio-comparison"
+    label = "comparison"
 
     def __init__(self, kwargs: dict):
         super().__init__()
-        self.kwargs = kwargs
-        self.cancel = threading.Event()
+        self.kwargs = kwargs  # compare()'s arguments but on_event and cancel; they must pickle (a Run, Prompts...)
 
-    @Slot()
-    def run(self) -> None:
-        from dpostudio.core.compare.comparison import compare
-        from dpostudio.plugins import connect_core
+    def child_call(self):
+        return compare_in_child, (self.kwargs,)  # looked up now: a test replaces it
 
-        connect_core()  # judges and plugin: models are reached through the plugin host
-        result = None
-        try:
-            result = compare(**self.kwargs, on_event=self.event.emit, cancel=self.cancel)
-        except Exception as exc:  # shown in words on the GUI thread
-            self.failed.emit(describe_error(exc))
-        finally:
-            self.done.emit(result)
+    def on_exit(self, marker: dict):
+        from dpostudio.core.compare.comparison import ComparisonResult
 
+        return ComparisonResult.from_dict(marker["result"])
+
+    def on_failure(self, message: str):
+        self.failed.emit(message)
+        return None
+
+
+def compare_in_child(kwargs: dict, events, cancel) -> None:
+    """Entry point of the comparison process: run the comparison, its events onto ``events``, then its result."""
+    serve_in_child(lambda emit, stop: _compare(kwargs, emit, stop), events, cancel)
+
+
+def _compare(kwargs: dict, emit, cancel) -> dict:
+    from dpostudio.core.compare.comparison import compare
+
+    return {"result": compare(**kwargs, on_event=emit, cancel=cancel).to_dict()}

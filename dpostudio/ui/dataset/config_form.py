@@ -10,16 +10,34 @@ checkboxes).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-    QListWidgetItem, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from dpostudio.core.data.formats import FORMATS
 from dpostudio.core.data.sources import BUILTIN_DEMO, plugin_spec
 from dpostudio.core.training.run_config import DEFAULT_MODEL, RunConfig
+
+if TYPE_CHECKING:
+    _MixinBase = QWidget  # only ever mixed into a QWidget (``DatasetPane``)
+else:
+    _MixinBase = object
 
 #: The RunConfig fields this pane owns (the "Data" group), in declaration order.
 DATA_FIELDS = [f.name for f in RunConfig.field_specs() if f.metadata.get("group") == "Data"]
@@ -29,13 +47,22 @@ _SOURCE_FIELDS = ("dataset", "dataset_config", "dataset_split")  # changing thes
 DEMO, LOCAL_FILE, HUB = "demo", "local-file", "hub"
 _BUILTIN_SOURCES = {
     DEMO: ("Demo pairs (built in)", "A few hundred preference pairs shipped with DPO Studio, for trying things out."),
-    LOCAL_FILE: ("Local file", "A JSONL, JSON, CSV or Parquet file with prompt, chosen and rejected columns "
-                               "(or any of the recognised layouts)."),
-    HUB: ("Hugging Face Hub", "A dataset id such as Anthropic/hh-rlhf or Intel/orca_dpo_pairs, read through the "
-                              "datasets cache (works offline once downloaded)."),
+    LOCAL_FILE: (
+        "Local file",
+        "A JSONL, JSON, CSV or Parquet file with prompt, chosen and rejected columns "
+        "(or any of the recognised layouts).",
+    ),
+    HUB: (
+        "Hugging Face Hub",
+        "A dataset id such as Anthropic/hh-rlhf or Intel/orca_dpo_pairs, read through the "
+        "datasets cache (works offline once downloaded).",
+    ),
 }
-_TEMPLATES = [("chat", "Model's chat template"), ("alpaca", "Alpaca (### Instruction / ### Response)"),
-              ("none", "None (raw text)")]
+_TEMPLATES = [
+    ("chat", "Model's chat template"),
+    ("alpaca", "Alpaca (### Instruction / ### Response)"),
+    ("none", "None (raw text)"),
+]
 _ROLES = ("prompt", "chosen", "rejected", "system")
 _DETECT = "(detect)"
 
@@ -45,8 +72,27 @@ def _default_data_config() -> dict:
     return {k: defaults[k] for k in DATA_FIELDS}
 
 
-class DataConfigFormMixin:
+class DataConfigFormMixin(_MixinBase):
     """The format, filter, split and template boxes of ``DatasetPane`` and the widgets <-> Data config mapping."""
+
+    if TYPE_CHECKING:  # provided by DatasetPane and the other mixins
+        _config: dict[str, Any]
+        _updating: bool
+        _plugin_heldout: dict[str, bool]
+        source_combo: QComboBox
+        file_edit: QLineEdit
+        hub_edit: QLineEdit
+        config_edit: QLineEdit
+        split_edit: QLineEdit
+        first_n_spin: QSpinBox
+        drop_checks: dict[str, QCheckBox]
+
+        def load_tokenizer(self) -> None: ...
+        def _on_field_changed(self, *_args: object) -> None: ...
+        def _on_source_changed(self, *_args: object) -> None: ...
+        def _show_error(self, text: str, inline_only: bool = False) -> None: ...
+        def _source_id(self) -> str: ...
+        def _plugin_options(self) -> dict: ...
 
     def _build_format_group(self) -> QGroupBox:
         box = QGroupBox("Format and columns")
@@ -82,8 +128,10 @@ class DataConfigFormMixin:
         box = QGroupBox("Row filters")
         box.setToolTip(_HELP["data_filters"])
         layout = QVBoxLayout(box)
-        hint = QLabel("Checked filters keep only the rows that match all of them. Suggestions for the loaded "
-                      "columns appear unchecked.")
+        hint = QLabel(
+            "Checked filters keep only the rows that match all of them. Suggestions for the loaded "
+            "columns appear unchecked."
+        )
         hint.setWordWrap(True)
         hint.setStyleSheet("color: palette(mid);")
         layout.addWidget(hint)
@@ -155,8 +203,10 @@ class DataConfigFormMixin:
         self.model_edit.setToolTip("The model whose tokenizer counts tokens and renders its chat template")
         model_row.addWidget(self.model_edit, 1)
         self.tokenizer_button = QPushButton("Use tokenizer")
-        self.tokenizer_button.setToolTip("Load this model's tokenizer (in the background) to count tokens, check "
-                                         "truncation and preview the chat template")
+        self.tokenizer_button.setToolTip(
+            "Load this model's tokenizer (in the background) to count tokens, check "
+            "truncation and preview the chat template"
+        )
         self.tokenizer_button.clicked.connect(self.load_tokenizer)
         model_row.addWidget(self.tokenizer_button)
         holder = QWidget()
@@ -220,12 +270,19 @@ class DataConfigFormMixin:
         elif sid == LOCAL_FILE:
             cfg.update(dataset=self.file_edit.text().strip(), dataset_config=None, dataset_split="train")
         elif sid == HUB:
-            cfg.update(dataset=self.hub_edit.text().strip(), dataset_config=self.config_edit.text().strip() or None,
-                       dataset_split=self.split_edit.text().strip() or "train")
+            cfg.update(
+                dataset=self.hub_edit.text().strip(),
+                dataset_config=self.config_edit.text().strip() or None,
+                dataset_split=self.split_edit.text().strip() or "train",
+            )
         else:
             # recorded like the CLI records it: the plugin's own held-out rows (if any) come with the spec
-            cfg.update(dataset=plugin_spec(sid, self._plugin_options()), dataset_config=None, dataset_split="train",
-                       eval_split=None)
+            cfg.update(
+                dataset=plugin_spec(sid, self._plugin_options()),
+                dataset_config=None,
+                dataset_split="train",
+                eval_split=None,
+            )
         cfg["first_n"] = self.first_n_spin.value() or None
         cfg["eval_ratio"] = round(self.eval_ratio_spin.value(), 4)
         cfg["split_seed"] = self.seed_spin.value()
@@ -249,8 +306,10 @@ class DataConfigFormMixin:
             dataset = cfg.get("dataset") or ""
             if dataset == BUILTIN_DEMO:
                 sid = DEMO
-            elif dataset and (Path(dataset).expanduser().is_file()
-                              or Path(dataset).suffix.lower() in (".jsonl", ".json", ".csv", ".parquet", ".gz")):
+            elif dataset and (
+                Path(dataset).expanduser().is_file()
+                or Path(dataset).suffix.lower() in (".jsonl", ".json", ".csv", ".parquet", ".gz")
+            ):
                 sid = LOCAL_FILE
                 self.file_edit.setText(dataset)
             elif dataset:
@@ -265,7 +324,8 @@ class DataConfigFormMixin:
             self.eval_ratio_spin.setValue(float(cfg.get("eval_ratio") or 0.0))
             self.seed_spin.setValue(int(cfg.get("split_seed") or 0))
             self.eval_split_edit.setText(cfg.get("eval_split") or "")
-            self.template_combo.setCurrentIndex(max(0, self.template_combo.findData(cfg.get("prompt_template") or "chat")))
+            template = cfg.get("prompt_template") or "chat"
+            self.template_combo.setCurrentIndex(max(0, self.template_combo.findData(template)))
             self.system_edit.setText(cfg.get("system_prompt") or "")
             self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(cfg.get("data_format") or "auto")))
             for role, combo in self.column_combos.items():

@@ -6,11 +6,21 @@ side, and exactly what the model sees (the pair rendered through the prompt temp
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView, QGridLayout, QHeaderView, QLabel, QPlainTextEdit, QSplitter, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QGridLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from dpostudio.core.data.templates import flatten_prompt
@@ -18,13 +28,27 @@ from dpostudio.ui.dataset.config_form import _TEMPLATES
 from dpostudio.ui.dataset.pair_table import PairTableModel, _row_table_view
 from dpostudio.ui.tasks import run_task
 
+if TYPE_CHECKING:
+    _MixinBase = QWidget  # only ever mixed into a QWidget (``DatasetPane``)
+else:
+    _MixinBase = object
+
 
 def _mono() -> QFont:
     return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
 
-class PairViewsMixin:
+class PairViewsMixin(_MixinBase):
     """The rows table and the selected row's previews in ``DatasetPane``."""
+
+    _preview_request: tuple | None
+
+    if TYPE_CHECKING:  # provided by DatasetPane
+        _tokenizer: str | None
+        _tokenizer_spec: str | None
+        _max_length: int
+
+        def data_config(self) -> dict: ...
 
     def _build_rows_tab(self) -> QWidget:
         page = QWidget()
@@ -35,9 +59,16 @@ class PairViewsMixin:
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        for col, mode in enumerate((QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.ResizeToContents,
-                                    QHeaderView.ResizeMode.Stretch, QHeaderView.ResizeMode.Stretch,
-                                    QHeaderView.ResizeMode.Stretch, QHeaderView.ResizeMode.Interactive)):
+        for col, mode in enumerate(
+            (
+                QHeaderView.ResizeMode.ResizeToContents,
+                QHeaderView.ResizeMode.ResizeToContents,
+                QHeaderView.ResizeMode.Stretch,
+                QHeaderView.ResizeMode.Stretch,
+                QHeaderView.ResizeMode.Stretch,
+                QHeaderView.ResizeMode.Interactive,
+            )
+        ):
             header.setSectionResizeMode(col, mode)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._update_preview())
         splitter.addWidget(self.table)
@@ -110,8 +141,9 @@ class PairViewsMixin:
             try:
                 preview = tokenizer_cache.preview(pair, None, template, cfg["system_prompt"])
             except DataError as exc:
-                self.templated_label.setText(f"{exc}. Press “Use tokenizer” in “What the model sees”, or pick "
-                                             "the Alpaca or raw template.")
+                self.templated_label.setText(
+                    f"{exc}. Press “Use tokenizer” in “What the model sees”, or pick the Alpaca or raw template."
+                )
                 self.templated_view.clear()
                 return
             self._show_templated(split, pair, template, preview)
@@ -128,18 +160,35 @@ class PairViewsMixin:
                 self.templated_view.clear()
 
         self.templated_label.setText(f"{split} row {pair.get('row')}: applying the template…")
-        run_task(None, tokenizer_cache.preview, pair, self._tokenizer, template, cfg["system_prompt"],
-                 on_result=done, on_error=failed, in_child=True)
+        run_task(
+            None,
+            tokenizer_cache.preview,
+            pair,
+            self._tokenizer,
+            template,
+            cfg["system_prompt"],
+            on_result=done,
+            on_error=failed,
+            in_child=True,
+        )
 
     def _show_templated(self, split: str, pair: dict, template: str, preview) -> None:
         name = dict(_TEMPLATES)[template]
         counts = ""
         if preview.prompt_tokens is not None:
-            counts = (f" — {preview.prompt_tokens} prompt tokens, {preview.chosen_tokens} chosen, "
-                      f"{preview.rejected_tokens} rejected (max length {self._max_length})")
+            counts = (
+                f" — {preview.prompt_tokens} prompt tokens, {preview.chosen_tokens} chosen, "
+                f"{preview.rejected_tokens} rejected (max length {self._max_length})"
+            )
         tok = f", tokenizer of {self._tokenizer_spec}" if self._tokenizer is not None and self._tokenizer_spec else ""
-        self.templated_label.setText(f"{split} row {pair['row']}, {name}{tok}{counts}. Special tokens are shown "
-                                     "as the model receives them.")
+        self.templated_label.setText(
+            f"{split} row {pair['row']}, {name}{tok}{counts}. Special tokens are shown as the model receives them."
+        )
         self.templated_view.setPlainText(
-            "━━━ prompt ━━━\n" + preview.prompt_text + "\n━━━ chosen (continues the prompt) ━━━\n"
-            + preview.chosen_text + "\n━━━ rejected (continues the prompt) ━━━\n" + preview.rejected_text)
+            "━━━ prompt ━━━\n"
+            + preview.prompt_text
+            + "\n━━━ chosen (continues the prompt) ━━━\n"
+            + preview.chosen_text
+            + "\n━━━ rejected (continues the prompt) ━━━\n"
+            + preview.rejected_text
+        )

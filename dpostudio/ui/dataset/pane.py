@@ -28,20 +28,28 @@ from dpostudio.core.data import tokenizer_cache
 from dpostudio.core.data.formats import FORMATS
 from dpostudio.core.training.run_config import DEFAULT_MODEL, RunConfig
 from dpostudio.ui.dataset.config_form import (
-    _BUILTIN_SOURCES, _DETECT, _SOURCE_FIELDS, DATA_FIELDS, DEMO, HUB, LOCAL_FILE, DataConfigFormMixin,
+    _BUILTIN_SOURCES,
+    _DETECT,
+    _SOURCE_FIELDS,
+    DATA_FIELDS,
+    DEMO,
+    HUB,
+    LOCAL_FILE,
+    DataConfigFormMixin,
     _default_data_config,
 )
-from dpostudio.ui.dataset.report_views import DataReportViewsMixin, ProblemTableModel
-from dpostudio.ui.dataset.source_box import DatasetSourceBoxMixin
 from dpostudio.ui.dataset.pair_table import PairTableModel
 from dpostudio.ui.dataset.pair_views import PairViewsMixin
-from dpostudio.ui.tasks import run_task
+from dpostudio.ui.dataset.report_views import DataReportViewsMixin, ProblemTableModel
+from dpostudio.ui.dataset.source_box import DatasetSourceBoxMixin
+from dpostudio.ui.tasks import Task, run_task
 
 # Also importable from here, as before the pane was split into modules.
 __all__ = ["DATA_FIELDS", "DEMO", "HUB", "LOCAL_FILE", "DatasetPane", "PairTableModel", "ProblemTableModel"]
 
 
 # ---- the pane ---------------------------------------------------------------------------------------------
+
 
 class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, DataReportViewsMixin, QWidget):
     """Choose and inspect preference data; owns the RunConfig "Data" group.
@@ -66,8 +74,8 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         self._tokenizer_spec: str | None = None
         self._generation = 0
         self._pending = 0  # running load tasks
-        self._tokenizer_task = None
-        self._listing_task = None
+        self._tokenizer_task: Task | None = None
+        self._listing_task: Task | None = None
         self._plugin_sources: dict[str, Any] = {}  # id -> DatasetSource (community plugins)
         self._plugin_heldout: dict[str, bool] = {}  # plugin source id -> it brought its own held-out rows
         self._max_length = RunConfig().max_length
@@ -115,8 +123,9 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         return self._report
 
     def is_busy(self) -> bool:
-        return self._pending > 0 or any(t is not None and t.is_running()
-                                        for t in (self._tokenizer_task, self._listing_task))
+        return self._pending > 0 or any(
+            t is not None and t.is_running() for t in (self._tokenizer_task, self._listing_task)
+        )
 
     def load(self) -> None:
         """Load (or reload) the data with the current settings, in the background."""
@@ -158,8 +167,9 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
             self.message.emit("error", f"Could not load the tokenizer of {spec}: {text}")
 
         # the tokenizer lives in the app's background process; this pane keeps only its spec
-        self._tokenizer_task = run_task(None, tokenizer_cache.load, spec, on_result=done, on_error=failed,
-                                        in_child=True)
+        self._tokenizer_task = run_task(
+            None, tokenizer_cache.load, spec, on_result=done, on_error=failed, in_child=True
+        )
 
     def _tokenizer_changed(self) -> None:
         """Re-read the loaded data with the new tokenizer (token counts, truncation) and re-render the preview."""
@@ -190,8 +200,9 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         left_layout.addStretch(1)
         scroll.setWidget(left)
         # wide enough for the controls' minimum (the horizontal scroll bar is off, so nothing may be clipped)
-        scroll.setMinimumWidth(max(360, left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
-                                   + 4))
+        scroll.setMinimumWidth(
+            max(360, left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
+        )
         splitter.addWidget(scroll)
 
         right = QWidget()
@@ -204,8 +215,10 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet("QLabel { color: #b00020; background: #fdecea; border: 1px solid #f5c2c0;"
-                                       " border-radius: 4px; padding: 6px; }")
+        self.error_label.setStyleSheet(
+            "QLabel { color: #b00020; background: #fdecea; border: 1px solid #f5c2c0;"
+            " border-radius: 4px; padding: 6px; }"
+        )
         self.error_label.hide()
         right_layout.addWidget(self.error_label)
         self.tabs = QTabWidget()
@@ -232,8 +245,9 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         if self._report is not None and self._loaded_config is not None:
             sid = self._source_id()
             # a plugin source is recorded as its plugin: spec, so changed options are a changed source too
-            same_source = sid == self._loaded_source and all(new[k] == self._loaded_config.get(k)
-                                                             for k in _SOURCE_FIELDS)
+            same_source = sid == self._loaded_source and all(
+                new[k] == self._loaded_config.get(k) for k in _SOURCE_FIELDS
+            )
             if same_source:
                 self._schedule_refresh()
             else:
@@ -303,8 +317,15 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
 
         # with a tokenizer the work runs where the tokenizer lives (the background process); without one it
         # needs no torch/transformers and runs on a thread here (plugins registered at run time are seen)
-        run_task(None, tokenizer_cache.inspect, config, self._tokenizer, on_result=done, on_error=failed,
-                 in_child=self._tokenizer is not None)
+        run_task(
+            None,
+            tokenizer_cache.inspect,
+            config,
+            self._tokenizer,
+            on_result=done,
+            on_error=failed,
+            in_child=self._tokenizer is not None,
+        )
 
     def _show_error(self, text: str, inline_only: bool = False) -> None:
         kept = " The data shown below is still the previous one." if self._report is not None else ""
@@ -345,7 +366,8 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         self.summary_label.setText(
             f"<b>{report.source}</b> — {FORMATS[d.format].split(':')[0]}; {read} rows read, "
             f"{used_rows['train']} for training, {used_rows['eval']} for evaluation"
-            + (f", {len(report.problems)} problems found" if report.problems else ", no problems found"))
+            + (f", {len(report.problems)} problems found" if report.problems else ", no problems found")
+        )
         self.pair_model.set_report(report)
         self.problem_model.set_report(report)
         self._show_problems(report)

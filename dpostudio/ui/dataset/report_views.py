@@ -6,16 +6,34 @@ tabs and fills them from a ``DataReport``.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QGridLayout, QGroupBox, QHeaderView, QLabel, QSizePolicy, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QCheckBox,
+    QGridLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from dpostudio.core.data.problems import PROBLEM_KINDS, UNUSABLE
 from dpostudio.core.data.stats import PERCENTILES
 from dpostudio.ui.dataset.pair_table import ListTableModel, _row_table_view
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QTabWidget
+
+    _MixinBase = QWidget  # only ever mixed into a QWidget (``DatasetPane``)
+else:
+    _MixinBase = object
 
 
 class ProblemTableModel(ListTableModel):
@@ -23,7 +41,7 @@ class ProblemTableModel(ListTableModel):
 
     HEADERS = ("Split", "Row", "Column", "Problem", "Reason", "Training")
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._dropped: set[str] = set()
 
@@ -39,8 +57,14 @@ class ProblemTableModel(ListTableModel):
         p = self._rows[index.row()]
         dropped = p.kind in self._dropped
         if role == Qt.ItemDataRole.DisplayRole:
-            return (p.split, str(p.row), p.column or "", p.kind.replace("_", " "), p.reason,
-                    "left out" if dropped else "kept")[index.column()]
+            return (
+                p.split,
+                str(p.row),
+                p.column or "",
+                p.kind.replace("_", " "),
+                p.reason,
+                "left out" if dropped else "kept",
+            )[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
             return p.message()
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 5:
@@ -48,8 +72,13 @@ class ProblemTableModel(ListTableModel):
         return None
 
 
-class DataReportViewsMixin:
+class DataReportViewsMixin(_MixinBase):
     """The "Problems" and "Statistics" tabs of ``DatasetPane``."""
+
+    if TYPE_CHECKING:  # provided by DatasetPane
+        tabs: QTabWidget
+
+        def _on_field_changed(self, *_args: object) -> None: ...
 
     def _build_problems_tab(self) -> QWidget:
         page = QWidget()
@@ -76,8 +105,9 @@ class DataReportViewsMixin:
         self.problem_table = _row_table_view(self.problem_model)
         header = self.problem_table.horizontalHeader()
         for col in range(len(ProblemTableModel.HEADERS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == 4
-                                        else QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(
+                col, QHeaderView.ResizeMode.Stretch if col == 4 else QHeaderView.ResizeMode.ResizeToContents
+            )
         layout.addWidget(self.problem_table, 1)
         return page
 
@@ -132,8 +162,9 @@ class DataReportViewsMixin:
             return
         parts = [f"{n} {k.replace('_', ' ')}" for k, n in report.problem_counts.items()]
         left = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.dropped.items()) or "none"
-        self.problem_summary.setText(f"{len(report.problems)} problems: {', '.join(parts)}. Left out of training: "
-                                     f"{left}.")
+        self.problem_summary.setText(
+            f"{len(report.problems)} problems: {', '.join(parts)}. Left out of training: {left}."
+        )
         self.tabs.setTabText(1, f"Problems ({len(report.problems)})")
 
     def _show_stats(self, report) -> None:
@@ -142,12 +173,18 @@ class DataReportViewsMixin:
         s = report.stats
         read = ", ".join(f"{k} {v}" for k, v in report.rows_read.items())
         used = ", ".join(f"{k} {v}" for k, v in report.rows_used.items())
-        lines = [f"<b>Rows read</b>: {read}. <b>Rows used</b>: {used}.",
-                 f"Columns: {', '.join(report.columns)}."]
+        lines = [f"<b>Rows read</b>: {read}. <b>Rows used</b>: {used}.", f"Columns: {', '.join(report.columns)}."]
         if s.max_length:
-            lines.append(f"Rows over the max length of {s.max_length} tokens: <b>{s.over_max_length}</b>"
-                         + (f" (on those, {s.chosen_survival:.0%} of the chosen and {s.rejected_survival:.0%} of the "
-                            f"rejected tokens survive)" if s.over_max_length else "") + ".")
+            lines.append(
+                f"Rows over the max length of {s.max_length} tokens: <b>{s.over_max_length}</b>"
+                + (
+                    f" (on those, {s.chosen_survival:.0%} of the chosen and {s.rejected_survival:.0%} of the "
+                    f"rejected tokens survive)"
+                    if s.over_max_length
+                    else ""
+                )
+                + "."
+            )
         self.counts_label.setText("<br>".join(lines))
         sample = f", measured on {s.measured_rows} of {s.rows} rows" if s.measured_rows < s.rows else ""
         unit_note = "" if s.unit == "tokens" else " — load a tokenizer to count tokens and check truncation"
@@ -162,8 +199,10 @@ class DataReportViewsMixin:
                 self.lengths_table.setItem(r, c, item)
         if s.chosen_longer_share is not None:
             ratio = f" (mean length ratio chosen/rejected {s.length_ratio:.2f})" if s.length_ratio else ""
-            self.bias_label.setText(f"The chosen answer is longer than the rejected one in "
-                                    f"<b>{s.chosen_longer_share:.0%}</b> of rows{ratio}.")
+            self.bias_label.setText(
+                f"The chosen answer is longer than the rejected one in "
+                f"<b>{s.chosen_longer_share:.0%}</b> of rows{ratio}."
+            )
         else:
             self.bias_label.setText("")
         self._fit_lengths_table()

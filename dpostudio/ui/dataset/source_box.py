@@ -8,21 +8,40 @@ helpers at the top run in background tasks.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from dpostudio.ui.dataset.config_form import _BUILTIN_SOURCES, _HELP, DEMO, HUB, LOCAL_FILE
-from dpostudio.ui.tasks import run_task
+from dpostudio.ui.tasks import Task, run_task
+
+if TYPE_CHECKING:
+    _MixinBase = QWidget  # only ever mixed into a QWidget (``DatasetPane``)
+else:
+    _MixinBase = object
 
 _FILE_FILTER = "Preference data (*.jsonl *.json *.csv *.parquet *.jsonl.gz *.json.gz);;All files (*)"
 
 
 # ---- background work (no Qt in here) -------------------------------------------------------------------------
+
 
 def _list_plugin_sources():
     from dpostudio.plugins.manager import get_manager
@@ -30,8 +49,18 @@ def _list_plugin_sources():
     return [s for s in get_manager().dataset_sources() if s.id not in _BUILTIN_SOURCES]
 
 
-class DatasetSourceBoxMixin:
+class DatasetSourceBoxMixin(_MixinBase):
     """The "Source" box of ``DatasetPane``: which source is chosen, its inputs, and the plugin sources."""
+
+    if TYPE_CHECKING:  # provided by DatasetPane and the other mixins
+        message = Signal(str, str)
+        _plugin_sources: dict[str, Any]
+        _listing_task: Task | None
+        eval_split_edit: QLineEdit
+
+        def load(self) -> None: ...
+        def _on_field_changed(self, *_args: object) -> None: ...
+        def _update_split_note(self) -> None: ...
 
     def _build_source_group(self) -> QGroupBox:
         box = QGroupBox("Source")
@@ -124,8 +153,9 @@ class DatasetSourceBoxMixin:
                     continue
                 self._plugin_sources[src.id] = src
                 self.source_combo.addItem(f"{src.title} (plugin)", src.id)
-                self.source_combo.setItemData(self.source_combo.count() - 1, src.description,
-                                              Qt.ItemDataRole.ToolTipRole)
+                self.source_combo.setItemData(
+                    self.source_combo.count() - 1, src.description, Qt.ItemDataRole.ToolTipRole
+                )
 
         def failed(text, _tb):
             if not shiboken6.isValid(self):
@@ -140,10 +170,17 @@ class DatasetSourceBoxMixin:
         plugin = self._plugin_sources.get(sid)
         self.source_description.setText(builtin[1] if builtin else (plugin.description if plugin else ""))
         visible = {
-            "file": sid == LOCAL_FILE, "hub": sid == HUB, "config": sid == HUB, "split": sid == HUB,
+            "file": sid == LOCAL_FILE,
+            "hub": sid == HUB,
+            "config": sid == HUB,
+            "split": sid == HUB,
         }
-        for widget, key in ((self.file_row_widget, "file"), (self.hub_edit, "hub"), (self.config_edit, "config"),
-                            (self.split_edit, "split")):
+        for widget, key in (
+            (self.file_row_widget, "file"),
+            (self.hub_edit, "hub"),
+            (self.config_edit, "config"),
+            (self.split_edit, "split"),
+        ):
             self._source_form.setRowVisible(widget, visible[key])
         self._build_plugin_form(plugin)
         self.eval_split_edit.setEnabled(sid == HUB)
@@ -158,37 +195,43 @@ class DatasetSourceBoxMixin:
         if plugin is None:
             return
         for opt in plugin.options:
+            w: QWidget
+            line_edit: QLineEdit | None = None
             if opt.kind == "choice":
-                w = QComboBox()
-                w.addItems(list(opt.choices))
+                combo = QComboBox()
+                combo.addItems(list(opt.choices))
                 if opt.default in opt.choices:
-                    w.setCurrentText(str(opt.default))
+                    combo.setCurrentText(str(opt.default))
+                w = combo
             elif opt.kind == "bool":
-                w = QCheckBox()
-                w.setChecked(bool(opt.default))
+                check = QCheckBox()
+                check.setChecked(bool(opt.default))
+                w = check
             elif opt.kind == "int":
-                w = QSpinBox()
-                w.setRange(-1_000_000_000, 1_000_000_000)
-                w.setValue(int(opt.default or 0))
+                spin = QSpinBox()
+                spin.setRange(-1_000_000_000, 1_000_000_000)
+                spin.setValue(int(opt.default or 0))
+                w = spin
             elif opt.kind == "float":
-                w = QDoubleSpinBox()
-                w.setRange(-1e12, 1e12)
-                w.setDecimals(4)
-                w.setValue(float(opt.default or 0))
+                dspin = QDoubleSpinBox()
+                dspin.setRange(-1e12, 1e12)
+                dspin.setDecimals(4)
+                dspin.setValue(float(opt.default or 0))
+                w = dspin
             else:
-                w = QLineEdit("" if opt.default is None else str(opt.default))
+                w = line_edit = QLineEdit("" if opt.default is None else str(opt.default))
                 if opt.kind == "secret":
-                    w.setEchoMode(QLineEdit.EchoMode.Password)
-                w.setPlaceholderText(opt.help)
+                    line_edit.setEchoMode(QLineEdit.EchoMode.Password)
+                line_edit.setPlaceholderText(opt.help)
             w.setToolTip(opt.help)
             self._plugin_inputs[opt.name] = w
             label = (opt.label or opt.name) + (" *" if opt.required else "")
-            if opt.kind == "path":
+            if opt.kind == "path" and line_edit is not None:
                 row = QHBoxLayout()
                 row.setContentsMargins(0, 0, 0, 0)
                 row.addWidget(w, 1)
                 browse = QPushButton("Browse…")
-                browse.clicked.connect(lambda _=False, edit=w: self._browse_into(edit))
+                browse.clicked.connect(lambda _=False, edit=line_edit: self._browse_into(edit))
                 row.addWidget(browse)
                 holder = QWidget()
                 holder.setLayout(row)
@@ -197,7 +240,7 @@ class DatasetSourceBoxMixin:
                 self.plugin_form.addRow(label, w)
 
     def _plugin_options(self) -> dict:
-        out = {}
+        out: dict[str, Any] = {}
         for name, w in self._plugin_inputs.items():
             if isinstance(w, QComboBox):
                 out[name] = w.currentText()
@@ -205,7 +248,7 @@ class DatasetSourceBoxMixin:
                 out[name] = w.isChecked()
             elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
                 out[name] = w.value()
-            else:
+            elif isinstance(w, QLineEdit):  # the other kinds (text, secret, path)
                 text = w.text().strip()
                 if text:
                     out[name] = text

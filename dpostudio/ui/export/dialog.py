@@ -12,8 +12,22 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-    QLabel, QLineEdit, QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from dpostudio.ui.tasks import run_task
@@ -30,8 +44,16 @@ def _export(run_id, dest, kind, checkpoint, dtype, force, progress):
 def _push(run_id, repo, merged, checkpoint, dtype, private, message, progress):
     from dpostudio.core.publish.hub import push_run
 
-    return push_run(run_id, repo, merged=merged, checkpoint=checkpoint, dtype=dtype, private=private,
-                    message=message or None, on_progress=progress)
+    return push_run(
+        run_id,
+        repo,
+        merged=merged,
+        checkpoint=checkpoint,
+        dtype=dtype,
+        private=private,
+        message=message or None,
+        on_progress=progress,
+    )
 
 
 class ExportDialog(QDialog):
@@ -67,8 +89,9 @@ class ExportDialog(QDialog):
         self.adapter_radio = QRadioButton("LoRA adapter")
         self.adapter_radio.setToolTip("Small folder; loads with PeftModel.from_pretrained on top of the base model")
         self.merged_radio = QRadioButton("Merged full model")
-        self.merged_radio.setToolTip("The base model with the adapter folded in; loads with "
-                                     "AutoModelForCausalLM.from_pretrained")
+        self.merged_radio.setToolTip(
+            "The base model with the adapter folded in; loads with AutoModelForCausalLM.from_pretrained"
+        )
         self.adapter_radio.setChecked(True)
         self.kind_group = QButtonGroup(self)
         for button in (self.adapter_radio, self.merged_radio):
@@ -228,27 +251,42 @@ class ExportDialog(QDialog):
             self.estimate_label.setText("this run has no adapter to export yet" if run_id else "no runs yet")
             return
         try:
-            size = estimate_size(run_id, self.selected_kind(), self.dtype_combo.currentText(),
-                                 self.selected_checkpoint())
+            size = estimate_size(
+                run_id, self.selected_kind(), self.dtype_combo.currentText(), self.selected_checkpoint()
+            )
         except Exception as exc:
             self.estimate_label.setText(str(exc))
             return
         self.estimate_label.setText(
-            f"about {human_size(size)} on disk" if size is not None
-            else "size unknown (the base model is not stored locally)")
+            f"about {human_size(size)} on disk"
+            if size is not None
+            else "size unknown (the base model is not stored locally)"
+        )
 
     def _update_buttons(self, *args) -> None:
         idle = self._task is None
         ready = idle and self.checkpoint_combo.count() > 0
         self.export_button.setEnabled(ready and bool(self.folder_edit.text().strip()))
-        self.push_button.setEnabled(ready and bool(self.repo_edit.text().strip()) and getattr(self, "_has_token", False))
-        for widget in (self.run_combo, self.checkpoint_combo, self.adapter_radio, self.merged_radio,
-                       self.folder_edit, self.repo_edit, self.private_check, self.commit_edit, self.force_check):
+        self.push_button.setEnabled(
+            ready and bool(self.repo_edit.text().strip()) and getattr(self, "_has_token", False)
+        )
+        for widget in (
+            self.run_combo,
+            self.checkpoint_combo,
+            self.adapter_radio,
+            self.merged_radio,
+            self.folder_edit,
+            self.repo_edit,
+            self.private_check,
+            self.commit_edit,
+            self.force_check,
+        ):
             widget.setEnabled(idle)
         self.dtype_combo.setEnabled(idle and self.selected_kind() == "merged")
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export into folder", self.folder_edit.text() or str(Path.home()))
+        start = self.folder_edit.text() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder", start)
         if folder:
             self.folder_edit.setText(folder)
 
@@ -258,10 +296,20 @@ class ExportDialog(QDialog):
         if not run_id or not dest:
             return None
         self._begin("exporting")
-        self._task = run_task(self, _export, run_id, dest, self.selected_kind(), self.selected_checkpoint(),
-                              self.dtype_combo.currentText(), self.force_check.isChecked(),
-                              on_result=self._export_done, on_error=self._failed, on_progress=self._on_progress,
-                              with_progress=True)
+        self._task = run_task(
+            self,
+            _export,
+            run_id,
+            dest,
+            self.selected_kind(),
+            self.selected_checkpoint(),
+            self.dtype_combo.currentText(),
+            self.force_check.isChecked(),
+            on_result=self._export_done,
+            on_error=self._failed,
+            on_progress=self._on_progress,
+            with_progress=True,
+        )
         self._task.finished.connect(self._task_finished)
         self._update_buttons()
         return self._task
@@ -271,10 +319,21 @@ class ExportDialog(QDialog):
         if not run_id or not repo:
             return None
         self._begin("publishing")
-        self._task = run_task(self, _push, run_id, repo, self.selected_kind() == "merged", self.selected_checkpoint(),
-                              self.dtype_combo.currentText(), self.private_check.isChecked(),
-                              self.commit_edit.text().strip(), on_result=self._push_done, on_error=self._failed,
-                              on_progress=self._on_progress, with_progress=True)
+        self._task = run_task(
+            self,
+            _push,
+            run_id,
+            repo,
+            self.selected_kind() == "merged",
+            self.selected_checkpoint(),
+            self.dtype_combo.currentText(),
+            self.private_check.isChecked(),
+            self.commit_edit.text().strip(),
+            on_result=self._push_done,
+            on_error=self._failed,
+            on_progress=self._on_progress,
+            with_progress=True,
+        )
         self._task.finished.connect(self._task_finished)
         self._update_buttons()
         return self._task
@@ -295,8 +354,9 @@ class ExportDialog(QDialog):
         self.progress.setValue(1000)
         self.progress.setFormat("done")
         what = "adapter" if result.kind == "adapter" else f"merged {result.dtype} model"
-        self._status("info", f"Exported the {what} of {result.run_id} to {result.folder} "
-                             f"({human_size(result.size_bytes)})")
+        self._status(
+            "info", f"Exported the {what} of {result.run_id} to {result.folder} ({human_size(result.size_bytes)})"
+        )
         self.exported.emit(result)
 
     def _push_done(self, result) -> None:

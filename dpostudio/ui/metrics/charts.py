@@ -17,34 +17,71 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from dpostudio.core.training.event_types import (
-    EVAL_LOGITS_CHOSEN, EVAL_LOGITS_REJECTED, EVAL_LOGPS_CHOSEN, EVAL_LOGPS_REJECTED, EVAL_LOSS,
-    EVAL_REWARDS_ACCURACIES, EVAL_REWARDS_CHOSEN, EVAL_REWARDS_MARGINS, EVAL_REWARDS_REJECTED, GRAD_NORM,
-    LEARNING_RATE, LOGITS_CHOSEN, LOGITS_REJECTED, LOGPS_CHOSEN, LOGPS_REJECTED, LOSS, REWARDS_ACCURACIES,
-    REWARDS_CHOSEN, REWARDS_MARGINS, REWARDS_REJECTED, is_eval_metric,
+    EVAL_LOGITS_CHOSEN,
+    EVAL_LOGITS_REJECTED,
+    EVAL_LOGPS_CHOSEN,
+    EVAL_LOGPS_REJECTED,
+    EVAL_LOSS,
+    EVAL_REWARDS_ACCURACIES,
+    EVAL_REWARDS_CHOSEN,
+    EVAL_REWARDS_MARGINS,
+    EVAL_REWARDS_REJECTED,
+    GRAD_NORM,
+    LEARNING_RATE,
+    LOGITS_CHOSEN,
+    LOGITS_REJECTED,
+    LOGPS_CHOSEN,
+    LOGPS_REJECTED,
+    LOSS,
+    REWARDS_ACCURACIES,
+    REWARDS_CHOSEN,
+    REWARDS_MARGINS,
+    REWARDS_REJECTED,
+    is_eval_metric,
 )
 
 REDRAW_HZ = 20
 # (title, [(metric key, legend label, style slot)]) — style slot 0 is the train series, 1 its eval twin, ...
 CHARTS: list[tuple[str, list[tuple[str, str, int]]]] = [
     ("Loss", [(LOSS, "loss", 0), (EVAL_LOSS, "eval loss", 1)]),
-    ("Rewards: chosen vs rejected", [(REWARDS_CHOSEN, "chosen", 0), (REWARDS_REJECTED, "rejected", 2),
-                                     (EVAL_REWARDS_CHOSEN, "eval chosen", 1),
-                                     (EVAL_REWARDS_REJECTED, "eval rejected", 3)]),
+    (
+        "Rewards: chosen vs rejected",
+        [
+            (REWARDS_CHOSEN, "chosen", 0),
+            (REWARDS_REJECTED, "rejected", 2),
+            (EVAL_REWARDS_CHOSEN, "eval chosen", 1),
+            (EVAL_REWARDS_REJECTED, "eval rejected", 3),
+        ],
+    ),
     ("Reward margin", [(REWARDS_MARGINS, "margin", 0), (EVAL_REWARDS_MARGINS, "eval margin", 1)]),
     ("Reward accuracy", [(REWARDS_ACCURACIES, "accuracy", 0), (EVAL_REWARDS_ACCURACIES, "eval accuracy", 1)]),
     ("Gradient norm", [(GRAD_NORM, "grad norm", 0)]),
     ("Learning rate", [(LEARNING_RATE, "learning rate", 0)]),
-    ("Log-probabilities", [(LOGPS_CHOSEN, "chosen", 0), (LOGPS_REJECTED, "rejected", 2),
-                           (EVAL_LOGPS_CHOSEN, "eval chosen", 1), (EVAL_LOGPS_REJECTED, "eval rejected", 3)]),
-    ("Logits (mean)", [(LOGITS_CHOSEN, "chosen", 0), (LOGITS_REJECTED, "rejected", 2),
-                       (EVAL_LOGITS_CHOSEN, "eval chosen", 1), (EVAL_LOGITS_REJECTED, "eval rejected", 3)]),
+    (
+        "Log-probabilities",
+        [
+            (LOGPS_CHOSEN, "chosen", 0),
+            (LOGPS_REJECTED, "rejected", 2),
+            (EVAL_LOGPS_CHOSEN, "eval chosen", 1),
+            (EVAL_LOGPS_REJECTED, "eval rejected", 3),
+        ],
+    ),
+    (
+        "Logits (mean)",
+        [
+            (LOGITS_CHOSEN, "chosen", 0),
+            (LOGITS_REJECTED, "rejected", 2),
+            (EVAL_LOGITS_CHOSEN, "eval chosen", 1),
+            (EVAL_LOGITS_REJECTED, "eval rejected", 3),
+        ],
+    ),
 ]
 LOG_SCALE_CHARTS = ("Loss", "Gradient norm")
 # Colours per style slot when one run is shown (train, eval, second train series, its eval twin).
 SLOT_COLORS = ("#3b82f6", "#f59e0b", "#ef4444", "#a855f7")
 CHOSEN_REJECTED = {"chosen": "#16a34a", "rejected": "#dc2626", "eval chosen": "#86efac", "eval rejected": "#fca5a5"}
 RUN_COLORS = ("#3b82f6", "#ef4444", "#16a34a", "#f59e0b", "#a855f7", "#0891b2", "#db2777", "#65a30d", "#64748b")
-SLOT_STYLES = (Qt.SolidLine, Qt.DashLine, Qt.SolidLine, Qt.DashLine)
+SLOT_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine)
 METRIC_TO_CHART = {key: title for title, series in CHARTS for key, _, _ in series}
 
 
@@ -82,8 +119,10 @@ class SeriesBuffer:
         if i == self.n:
             self.append(step, epoch, value)
             return
-        steps, epochs, values = (np.insert(a[: self.n], i, v) for a, v in (
-            (self.step, step), (self.epoch, np.nan if epoch is None else epoch), (self.value, value)))
+        steps, epochs, values = (
+            np.insert(a[: self.n], i, v)
+            for a, v in ((self.step, step), (self.epoch, np.nan if epoch is None else epoch), (self.value, value))
+        )
         self.n += 1
         capacity = max(len(self.step), self.n)
         for name, data in (("step", steps), ("epoch", epochs), ("value", values)):
@@ -146,8 +185,6 @@ class ChartPanel(QWidget):
         self.dirty: set[tuple[str, str]] = set()
         self.smoothing = 0.0
         self.x_axis = "step"
-        self.redraws = 0
-        self.points_received = 0
         self._timer = QTimer(self)
         self._timer.setInterval(int(1000 / REDRAW_HZ))
         self._timer.timeout.connect(self.flush)
@@ -197,8 +234,9 @@ class ChartPanel(QWidget):
             added += 1
         return added
 
-    def add_point(self, run_id: str, metric: str, step: float, epoch: float | None, value: float,
-                  merge: bool = False) -> None:
+    def add_point(
+        self, run_id: str, metric: str, step: float, epoch: float | None, value: float, merge: bool = False
+    ) -> None:
         if run_id not in self.run_order:
             self.add_run(run_id)
         key = (run_id, metric)
@@ -207,7 +245,6 @@ class ChartPanel(QWidget):
             buffer = self.buffers[key] = SeriesBuffer()
         (buffer.merge if merge else buffer.append)(step, epoch, value)
         self.dirty.add(key)
-        self.points_received += 1
 
     def set_records(self, run_id: str, records: list[dict], label: str | None = None) -> None:
         """Replace a run's series with ``records`` (read back from disk)."""
@@ -262,7 +299,6 @@ class ChartPanel(QWidget):
                 y = ema(y, self.smoothing)
             item.setData(x, y)
         self.dirty.clear()
-        self.redraws += 1
 
     def _make_item(self, key: tuple[str, str]) -> pg.PlotDataItem:
         run_id, metric = key
@@ -312,6 +348,7 @@ class ChartPanel(QWidget):
             run_id, metric = key
             run_index = self.run_order.index(run_id) if run_id in self.run_order else len(self.run_order)
             return run_index, self._series_info(metric)[2]
+
         for key in sorted(self.items, key=order):
             self._style_item(key, self.items[key])
 
@@ -332,7 +369,7 @@ class ChartPanel(QWidget):
         self._restyle()  # re-adds legend entries so their labels take the new text colour
 
     def changeEvent(self, event) -> None:  # light/dark switch follows the application palette
-        if event.type() in (QEvent.PaletteChange, QEvent.ApplicationPaletteChange):
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self.apply_theme()
         super().changeEvent(event)
 
@@ -348,7 +385,7 @@ class ChartPanel(QWidget):
                 continue
             x = plot.vb.mapSceneToView(pos).x()
             parts = []
-            for (run_id, metric), item in self.items.items():
+            for (_run_id, metric), item in self.items.items():
                 if METRIC_TO_CHART[metric] != title or item.xData is None or not len(item.xData):
                     continue
                 xs, ys = item.xData, item.yData

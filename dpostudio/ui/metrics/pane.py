@@ -10,21 +10,39 @@ from __future__ import annotations
 
 import csv
 import math
-import threading
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider,
-    QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from dpostudio.core.training.event_types import (
-    END_STATES, EVAL, EVAL_LOSS, EVAL_REWARDS_ACCURACIES, INTERRUPTED, LOG, STARTED, is_eval_metric,
+    END_STATES,
+    EVAL,
+    EVAL_LOSS,
+    EVAL_REWARDS_ACCURACIES,
+    INTERRUPTED,
+    LOG,
+    STARTED,
+    is_eval_metric,
 )
 from dpostudio.ui.metrics.charts import ChartPanel
-from dpostudio.ui.tasks import run_task
+from dpostudio.ui.tasks import Task, run_task
 
 COLUMNS = ("Run", "Status", "Model", "Dataset", "β", "LR", "Batch", "Steps", "Eval loss", "Eval acc")
 
@@ -46,18 +64,28 @@ def load_run_rows() -> list[dict[str, Any]]:
         message, step = info.get("message", ""), info.get("step")
         if status == INTERRUPTED:
             step = next((record["step"] for record in reversed(run.metrics(LOG))), step)  # how far it got
-            message = ("its training process ended without finishing (killed, crashed or the computer restarted); "
-                       + ("Resume continues it from its last checkpoint" if resumable else
-                          "it saved no checkpoint to resume from"))
-        rows.append({
-            "id": run.id, "name": info.get("name") or run.id, "status": status, "resumable": resumable,
-            "model": config.get("model", info.get("model", "")), "dataset": config.get("dataset", info.get("dataset", "")),
-            "beta": config.get("beta"), "learning_rate": config.get("learning_rate"),
-            "batch": config.get("per_device_batch_size"), "accum": config.get("gradient_accumulation_steps"),
-            "step": step, "max_steps": config.get("max_steps"),
-            "eval_loss": final_eval.get(EVAL_LOSS), "eval_acc": final_eval.get(EVAL_REWARDS_ACCURACIES),
-            "message": message,
-        })
+            message = "its training process ended without finishing (killed, crashed or the computer restarted); " + (
+                "Resume continues it from its last checkpoint" if resumable else "it saved no checkpoint to resume from"
+            )
+        rows.append(
+            {
+                "id": run.id,
+                "name": info.get("name") or run.id,
+                "status": status,
+                "resumable": resumable,
+                "model": config.get("model", info.get("model", "")),
+                "dataset": config.get("dataset", info.get("dataset", "")),
+                "beta": config.get("beta"),
+                "learning_rate": config.get("learning_rate"),
+                "batch": config.get("per_device_batch_size"),
+                "accum": config.get("gradient_accumulation_steps"),
+                "step": step,
+                "max_steps": config.get("max_steps"),
+                "eval_loss": final_eval.get(EVAL_LOSS),
+                "eval_acc": final_eval.get(EVAL_REWARDS_ACCURACIES),
+                "message": message,
+            }
+        )
     return rows
 
 
@@ -100,10 +128,8 @@ class MetricsPane(QWidget):
         super().__init__(parent)
         self.live_run_id: str | None = None
         self.rows: list[dict[str, Any]] = []
-        self.event_threads: set[int] = set()
-        self.events_received = 0
         self._loading: set[str] = set()
-        self._refresh_task = None
+        self._refresh_task: Task | None = None
         self._refresh_again = False
         self._select_live = False
 
@@ -113,11 +139,11 @@ class MetricsPane(QWidget):
         self.table.setHeaderLabels(list(COLUMNS))
         self.table.setRootIsDecorated(False)
         self.table.setAlternatingRowColors(True)
-        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setSortingEnabled(True)
         self.table.setToolTip("Select a run to see its curves; select several (Ctrl/Cmd or Shift) to overlay them.")
         header = self.table.header()
-        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(False)
         self.table.itemSelectionChanged.connect(self._on_selection)
 
@@ -137,11 +163,13 @@ class MetricsPane(QWidget):
 
         # chart controls
         self.charts = ChartPanel(self)
-        self.smoothing = QSlider(Qt.Horizontal, self)
+        self.smoothing = QSlider(Qt.Orientation.Horizontal, self)
         self.smoothing.setRange(0, 95)
         self.smoothing.setValue(0)
         self.smoothing.setFixedWidth(140)
-        self.smoothing.setToolTip("Exponential moving average of the training curves (evaluation points are not smoothed).")
+        self.smoothing.setToolTip(
+            "Exponential moving average of the training curves (evaluation points are not smoothed)."
+        )
         self.smoothing_label = QLabel("Smoothing 0.00", self)
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.x_axis = QComboBox(self)
@@ -151,7 +179,7 @@ class MetricsPane(QWidget):
         self.log_scale = QCheckBox("Log scale (loss, grad norm)", self)
         self.log_scale.toggled.connect(self.charts.set_log_scale)
         self.readout = QLabel("Hover over a chart to read its values.", self)
-        self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.charts.readout.connect(self.readout.setText)
         controls = QHBoxLayout()
         controls.addWidget(self.smoothing_label)
@@ -174,7 +202,7 @@ class MetricsPane(QWidget):
         bottom_layout.addLayout(controls)
         bottom_layout.addWidget(self.charts, 1)
         bottom_layout.addWidget(self.readout)
-        splitter = QSplitter(Qt.Vertical, self)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(top)
         splitter.addWidget(bottom)
         splitter.setStretchFactor(0, 1)
@@ -190,8 +218,12 @@ class MetricsPane(QWidget):
         if self._refresh_task is not None and self._refresh_task.is_running():
             self._refresh_again = True
             return
-        self._refresh_task = run_task(self, load_run_rows, on_result=self._fill_table,
-                                      on_error=lambda text, _tb: self.message.emit("error", f"could not list runs: {text}"))
+        self._refresh_task = run_task(
+            self,
+            load_run_rows,
+            on_result=self._fill_table,
+            on_error=lambda text, _tb: self.message.emit("error", f"could not list runs: {text}"),
+        )
 
     def _fill_table(self, rows: list[dict[str, Any]]) -> None:
         selected = set(self.selected_run_ids())
@@ -206,13 +238,21 @@ class MetricsPane(QWidget):
             steps = _fmt(row["step"], "d") if isinstance(row["step"], int) else ""
             if row.get("max_steps"):
                 steps = f"{steps or 0}/{row['max_steps']}"
-            item = QTreeWidgetItem([
-                row["name"], row["status"], row["model"], row["dataset"], _fmt(row["beta"], "g"),
-                _fmt(row["learning_rate"], ".2g"),
-                f"{row['batch']}×{row['accum']}" if row.get("batch") else "", steps,
-                _fmt(row["eval_loss"]), _fmt(row["eval_acc"], ".3f"),
-            ])
-            item.setData(0, Qt.UserRole, row["id"])
+            item = QTreeWidgetItem(
+                [
+                    row["name"],
+                    row["status"],
+                    row["model"],
+                    row["dataset"],
+                    _fmt(row["beta"], "g"),
+                    _fmt(row["learning_rate"], ".2g"),
+                    f"{row['batch']}×{row['accum']}" if row.get("batch") else "",
+                    steps,
+                    _fmt(row["eval_loss"]),
+                    _fmt(row["eval_acc"], ".3f"),
+                ]
+            )
+            item.setData(0, Qt.ItemDataRole.UserRole, row["id"])
             item.setToolTip(0, row["id"] + (f"\n{row['message']}" if row.get("message") else ""))
             item.setToolTip(1, row.get("message") or row["status"])
             self.table.addTopLevelItem(item)
@@ -229,14 +269,15 @@ class MetricsPane(QWidget):
             self._sync_charts()
 
     def selected_run_ids(self) -> list[str]:
-        return [item.data(0, Qt.UserRole) for item in self.table.selectedItems()]
+        return [item.data(0, Qt.ItemDataRole.UserRole) for item in self.table.selectedItems()]
 
     def select_runs(self, run_ids: list[str]) -> None:
         wanted = set(run_ids)
         self.table.blockSignals(True)
         for i in range(self.table.topLevelItemCount()):
             item = self.table.topLevelItem(i)
-            item.setSelected(item.data(0, Qt.UserRole) in wanted)
+            if item is not None:
+                item.setSelected(item.data(0, Qt.ItemDataRole.UserRole) in wanted)
         self.table.blockSignals(False)
         self._sync_charts(extra=run_ids)
 
@@ -281,20 +322,20 @@ class MetricsPane(QWidget):
     @Slot(object)
     def on_training_event(self, event: dict) -> None:
         """Receives the training worker's events (queued to the GUI thread)."""
-        self.event_threads.add(threading.get_ident())
-        self.events_received += 1
         kind = event.get("type")
         if kind == STARTED:
-            self.live_run_id = event.get("run_id")
+            self.live_run_id = run_id = event["run_id"]  # always set on a started event (StartedEvent)
             self.charts.clear()
-            self.charts.add_run(self.live_run_id)
+            self.charts.add_run(run_id)
             if event.get("resumed_from_step"):
-                self._load(self.live_run_id, None)
+                self._load(run_id, None)
             self._select_live = True
             self.refresh_runs()
         elif kind in (LOG, EVAL) and self.live_run_id:
-            self.charts.add_record(self.live_run_id, {"step": event.get("step"), "epoch": event.get("epoch"),
-                                                      **(event.get("metrics") or {})})
+            self.charts.add_record(
+                self.live_run_id,
+                {"step": event.get("step"), "epoch": event.get("epoch"), **(event.get("metrics") or {})},
+            )
         elif kind in END_STATES:
             self.refresh_runs()
 

@@ -13,12 +13,27 @@ import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
-    QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
-    QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
-from dpostudio.ui.tasks import run_task
+from dpostudio.ui.tasks import Task, run_task
 
 _STATUS_COLOURS = {"active": "#2e7d32", "disabled": "#757575", "failed": "#b00020"}
 _DISABLED_BY = {
@@ -54,7 +69,7 @@ class PluginsDialog(QDialog):
         self.setWindowTitle("Plugins — DPO Studio")
         self.resize(980, 720)
         self._infos: list = []
-        self._task = None
+        self._task: Task | None = None
         self._build()
         self.refresh()
 
@@ -70,8 +85,10 @@ class PluginsDialog(QDialog):
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
-        intro = QLabel("Dataset sources, model sources and judges are plugins. DPO Studio's own ones are "
-                       "<b>built-in</b>; others are <b>community</b> packages you install.")
+        intro = QLabel(
+            "Dataset sources, model sources and judges are plugins. DPO Studio's own ones are "
+            "<b>built-in</b>; others are <b>community</b> packages you install."
+        )
         intro.setWordWrap(True)
         top_layout.addWidget(intro)
         self.table = QTableWidget(0, 5)
@@ -83,8 +100,9 @@ class PluginsDialog(QDialog):
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
         for col in range(5):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if col == 3
-                                        else QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(
+                col, QHeaderView.ResizeMode.Stretch if col == 3 else QHeaderView.ResizeMode.ResizeToContents
+            )
         self.table.setWordWrap(False)
         self.table.itemSelectionChanged.connect(self._show_selected)
         top_layout.addWidget(self.table, 1)
@@ -115,12 +133,16 @@ class PluginsDialog(QDialog):
         box_layout = QVBoxLayout(box)
         warning = QLabel("⚠ " + INSTALL_WARNING)
         warning.setWordWrap(True)
-        warning.setStyleSheet("QLabel { background: #fff4e5; color: #663c00; border: 1px solid #ffd8a8;"
-                              " border-radius: 4px; padding: 6px; }")
+        warning.setStyleSheet(
+            "QLabel { background: #fff4e5; color: #663c00; border: 1px solid #ffd8a8;"
+            " border-radius: 4px; padding: 6px; }"
+        )
         box_layout.addWidget(warning)
         row = QHBoxLayout()
         self.target_edit = QLineEdit()
-        self.target_edit.setPlaceholderText("a PyPI name (e.g. dpostudio-keyword-judge), a .whl file or a project folder")
+        self.target_edit.setPlaceholderText(
+            "a PyPI name (e.g. dpostudio-keyword-judge), a .whl file or a project folder"
+        )
         self.target_edit.returnPressed.connect(self.install)
         row.addWidget(self.target_edit, 1)
         wheel = QPushButton("Wheel…")
@@ -132,8 +154,9 @@ class PluginsDialog(QDialog):
         for b in (wheel, folder, self.install_button):
             row.addWidget(b)
         box_layout.addLayout(row)
-        self.allow_changes = QCheckBox("Allow it to upgrade or downgrade packages DPO Studio already uses "
-                                       "(not recommended)")
+        self.allow_changes = QCheckBox(
+            "Allow it to upgrade or downgrade packages DPO Studio already uses (not recommended)"
+        )
         box_layout.addWidget(self.allow_changes)
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
@@ -221,11 +244,15 @@ class PluginsDialog(QDialog):
             for b in (self.enable_button, self.disable_button, self.uninstall_button):
                 b.setEnabled(False)
             return
-        lines = [f"<b>{info.name}</b> — {info.module}"
-                 + (f" (package {info.distribution} {info.version or ''})" if info.distribution else "")]
+        lines = [
+            f"<b>{info.name}</b> — {info.module}"
+            + (f" (package {info.distribution} {info.version or ''})" if info.distribution else "")
+        ]
         if info.status == "failed":
-            lines.append(f"<span style='color:#b00020'><b>Failed:</b> {info.error}</span> "
-                         "The rest of DPO Studio keeps working without it.")
+            lines.append(
+                f"<span style='color:#b00020'><b>Failed:</b> {info.error}</span> "
+                "The rest of DPO Studio keeps working without it."
+            )
         elif info.status == "disabled":
             lines.append(_DISABLED_BY.get(info.disabled_by or "", f"disabled ({info.disabled_by})").capitalize() + ".")
         else:
@@ -234,8 +261,11 @@ class PluginsDialog(QDialog):
         self.details.setText("<br>".join(lines))
         can_enable = info.status == "disabled" and info.disabled_by == "settings"
         self.enable_button.setEnabled(can_enable and not busy)
-        self.enable_button.setToolTip("" if can_enable or info.status != "disabled" else
-                                      "Disabled outside the app (environment variable); change it there")
+        self.enable_button.setToolTip(
+            ""
+            if can_enable or info.status != "disabled"
+            else "Disabled outside the app (environment variable); change it there"
+        )
         self.disable_button.setEnabled(info.status != "disabled" and not busy)
         self.uninstall_button.setEnabled(info.source != "built-in" and info.distribution is not None and not busy)
 
@@ -261,8 +291,9 @@ class PluginsDialog(QDialog):
     # ---- install / uninstall ------------------------------------------------------------------------------
 
     def _browse_wheel(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a plugin wheel", str(Path.home()),
-                                              "Python wheels (*.whl);;Source archives (*.tar.gz *.zip)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a plugin wheel", str(Path.home()), "Python wheels (*.whl);;Source archives (*.tar.gz *.zip)"
+        )
         if path:
             self.target_edit.setText(path)
 
@@ -304,8 +335,9 @@ class PluginsDialog(QDialog):
             self._show_result(False, f"{what} failed: {text}")
 
         # parentless: the task must outlive the dialog if it is closed while pip runs
-        self._task = run_task(None, fn, *args, with_progress=True, on_result=done, on_error=failed,
-                              on_progress=self._append)
+        self._task = run_task(
+            None, fn, *args, with_progress=True, on_result=done, on_error=failed, on_progress=self._append
+        )
         self._set_busy(True)
 
     def _show_result(self, ok: bool, text: str) -> None:
@@ -329,7 +361,9 @@ class PluginsDialog(QDialog):
         if info is None or self._task is not None:
             return
         if info.source == "built-in":
-            self._show_result(False, f"{info.name} is built into DPO Studio and cannot be uninstalled; disable it instead.")
+            self._show_result(
+                False, f"{info.name} is built into DPO Studio and cannot be uninstalled; disable it instead."
+            )
             return
         self._start(_uninstall, info.distribution or info.name, what="Uninstalling")
 

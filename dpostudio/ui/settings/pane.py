@@ -13,26 +13,42 @@ import os
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QComboBox, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-    QScrollArea, QVBoxLayout, QWidget,
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
 )
 
-from dpostudio.core import secrets
-
-from dpostudio.core import settings
+from dpostudio.core import secrets, settings
 from dpostudio.core.training.device import DEVICES, PRECISIONS
 from dpostudio.core.training.run_config import RunConfig
 
 DEVICE_KEY = "defaults.device"
 PRECISION_KEY = "defaults.precision"
 _HELP = {f.name: f.metadata.get("help", "") for f in RunConfig.field_specs()}
-_DEVICE_NAMES = {"auto": "Automatic (CUDA, then Apple MPS, then CPU)", "cuda": "NVIDIA GPU (CUDA)",
-                 "mps": "Apple GPU (MPS)", "cpu": "CPU"}
-_PRECISION_NAMES = {"auto": "Automatic (fastest the hardware does well)", "fp32": "fp32 (full precision)",
-                    "bf16": "bf16 (bfloat16)", "fp16": "fp16 (half precision)"}
+_DEVICE_NAMES = {
+    "auto": "Automatic (CUDA, then Apple MPS, then CPU)",
+    "cuda": "NVIDIA GPU (CUDA)",
+    "mps": "Apple GPU (MPS)",
+    "cpu": "CPU",
+}
+_PRECISION_NAMES = {
+    "auto": "Automatic (fastest the hardware does well)",
+    "fp32": "fp32 (full precision)",
+    "bf16": "bf16 (bfloat16)",
+    "fp16": "fp16 (half precision)",
+}
 _TOKEN_HELP = {
     "huggingface": "Needed for gated or private models and datasets, and to push adapters to the Hub. "
-                   "Create one at huggingface.co/settings/tokens.",
+    "Create one at huggingface.co/settings/tokens.",
     "gemini": "Lets Gemini judge base-vs-tuned answers in the Comparison pane.",
     "openai_compatible": "For a judge served by a local OpenAI-compatible server, if that server wants a key.",
 }
@@ -61,7 +77,7 @@ def _keyring_value(name: str) -> str | None:
 class _TokenRow:
     """Widgets for one token: masked status, a password field, Save / Remove / session-only buttons."""
 
-    def __init__(self, pane: "SettingsPane", name: str, grid: QGridLayout, row: int):
+    def __init__(self, pane: SettingsPane, name: str, grid: QGridLayout, row: int):
         self.pane, self.name = pane, name
         title, env = secrets.KNOWN[name]
         self.env = env
@@ -135,8 +151,9 @@ class _TokenRow:
         os.environ[self.env] = value
         self.session_only = True
         self.edit.clear()
-        self.pane._report("info", f"{title} kept for this session only ({secrets.mask(value)}); it is forgotten "
-                                  "when DPO Studio quits")
+        self.pane._report(
+            "info", f"{title} kept for this session only ({secrets.mask(value)}); it is forgotten when DPO Studio quits"
+        )
         self.pane.refresh()
 
     def remove(self) -> None:
@@ -198,8 +215,10 @@ class SettingsPane(QWidget):
         for i, name in enumerate(secrets.KNOWN):
             self.token_rows[name] = _TokenRow(self, name, grid, i * 3)
         layout.addLayout(grid)
-        note = QLabel("Tokens are never written to the settings file, logs or run folders. Environment variables "
-                      "(HF_TOKEN, GEMINI_API_KEY, OPENAI_API_KEY) are used when no token is stored.")
+        note = QLabel(
+            "Tokens are never written to the settings file, logs or run folders. Environment variables "
+            "(HF_TOKEN, GEMINI_API_KEY, OPENAI_API_KEY) are used when no token is stored."
+        )
         note.setWordWrap(True)
         note.setStyleSheet("color: palette(mid);")
         layout.addWidget(note)
@@ -215,8 +234,10 @@ class SettingsPane(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         self.data_dir_edit = QLineEdit(str(data_dir()))
         self.data_dir_edit.setReadOnly(True)
-        self.data_dir_edit.setToolTip("Runs, imported models and settings live here. Set DPOSTUDIO_HOME before "
-                                      "starting DPO Studio to use another folder.")
+        self.data_dir_edit.setToolTip(
+            "Runs, imported models and settings live here. Set DPOSTUDIO_HOME before "
+            "starting DPO Studio to use another folder."
+        )
         row.addWidget(self.data_dir_edit, 1)
         open_button = QPushButton("Open folder")
         open_button.clicked.connect(self.open_data_folder)
@@ -239,7 +260,9 @@ class SettingsPane(QWidget):
             self.device_combo.addItem(_DEVICE_NAMES.get(d, d), d)
         self.device_combo.setToolTip(_HELP.get("device", ""))
         self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(default_device())))
-        self.device_combo.currentIndexChanged.connect(lambda *_: self._store(DEVICE_KEY, self.device_combo.currentData()))
+        self.device_combo.currentIndexChanged.connect(
+            lambda *_: self._store(DEVICE_KEY, self.device_combo.currentData())
+        )
         form.addRow("Device", self.device_combo)
         self.precision_combo = QComboBox()
         for p in PRECISIONS:
@@ -247,7 +270,8 @@ class SettingsPane(QWidget):
         self.precision_combo.setToolTip(_HELP.get("precision", ""))
         self.precision_combo.setCurrentIndex(max(0, self.precision_combo.findData(default_precision())))
         self.precision_combo.currentIndexChanged.connect(
-            lambda *_: self._store(PRECISION_KEY, self.precision_combo.currentData()))
+            lambda *_: self._store(PRECISION_KEY, self.precision_combo.currentData())
+        )
         form.addRow("Precision", self.precision_combo)
         note = QLabel("A run can still override both in the Training pane. DPO Studio sends no telemetry.")
         note.setWordWrap(True)
@@ -274,13 +298,15 @@ class SettingsPane(QWidget):
             self.keyring_label.setText(
                 f"<span style='color:#b00020'><b>No secure keyring:</b> {problem}</span><br>"
                 "You can keep a token for this session only: it stays in memory and is forgotten when DPO Studio "
-                "quits. Nothing is ever saved to a plain file.")
+                "quits. Nothing is ever saved to a plain file."
+            )
         else:
             import keyring
 
             backend = type(keyring.get_keyring()).__name__
-            self.keyring_label.setText(f"Saved tokens go to the operating system's keyring ({backend}), "
-                                       f"service “{secrets.SERVICE}”.")
+            self.keyring_label.setText(
+                f"Saved tokens go to the operating system's keyring ({backend}), service “{secrets.SERVICE}”."
+            )
         for row in self.token_rows.values():
             row.refresh(problem is None)
 

@@ -9,35 +9,71 @@ shown next to it. ``ConfigFormMixin`` holds the form half of ``TrainingPane``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+import functools
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QScrollArea, QSizePolicy,
-    QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
 )
 
-from dpostudio.core.training.run_config import DEFAULT_MODEL, ConfigError, RunConfig
+from dpostudio.core.training.run_config import DEFAULT_MODEL, ConfigError, RunConfig, field_default
+
+if TYPE_CHECKING:
+    _MixinBase = QWidget  # only ever mixed into a QWidget (``TrainingPane``)
+else:
+    _MixinBase = object
 
 # Fields the Dataset pane owns (the Data group): never duplicated in this form.
 DATA_FIELDS = tuple(f.name for f in RunConfig.field_specs() if f.metadata["group"] == "Data")
 FORM_EXCLUDED = set(DATA_FIELDS) | {"model"}
 GROUP_ORDER = ("DPO", "LoRA", "Optimisation", "Precision & device", "Evaluation & saving", "Model", "Run")
 LABELS = {
-    "trust_remote_code": "Trust remote code", "beta": "Beta (β)", "loss_type": "Loss", "max_length": "Max length (tokens)",
-    "lora_r": "Rank r", "lora_alpha": "Alpha", "lora_dropout": "Dropout", "lora_target_modules": "Target modules",
-    "learning_rate": "Learning rate", "lr_scheduler_type": "Scheduler", "warmup_steps": "Warm-up steps",
-    "warmup_ratio": "Warm-up ratio", "weight_decay": "Weight decay", "optimizer": "Optimizer",
-    "per_device_batch_size": "Batch size", "gradient_accumulation_steps": "Grad. accumulation",
-    "num_train_epochs": "Epochs", "max_steps": "Max steps", "max_grad_norm": "Max grad norm", "seed": "Seed",
-    "device": "Device", "precision": "Precision", "gradient_checkpointing": "Gradient checkpointing",
-    "eval_steps": "Eval every (steps)", "logging_steps": "Log every (steps)", "save_steps": "Save every (steps)",
-    "save_total_limit": "Keep checkpoints", "name": "Run name",
+    "trust_remote_code": "Trust remote code",
+    "beta": "Beta (β)",
+    "loss_type": "Loss",
+    "max_length": "Max length (tokens)",
+    "lora_r": "Rank r",
+    "lora_alpha": "Alpha",
+    "lora_dropout": "Dropout",
+    "lora_target_modules": "Target modules",
+    "learning_rate": "Learning rate",
+    "lr_scheduler_type": "Scheduler",
+    "warmup_steps": "Warm-up steps",
+    "warmup_ratio": "Warm-up ratio",
+    "weight_decay": "Weight decay",
+    "optimizer": "Optimizer",
+    "per_device_batch_size": "Batch size",
+    "gradient_accumulation_steps": "Grad. accumulation",
+    "num_train_epochs": "Epochs",
+    "max_steps": "Max steps",
+    "max_grad_norm": "Max grad norm",
+    "seed": "Seed",
+    "device": "Device",
+    "precision": "Precision",
+    "gradient_checkpointing": "Gradient checkpointing",
+    "eval_steps": "Eval every (steps)",
+    "logging_steps": "Log every (steps)",
+    "save_steps": "Save every (steps)",
+    "save_total_limit": "Keep checkpoints",
+    "name": "Run name",
 }
 
 
 def _kind(spec: dataclasses.Field) -> type:
-    default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()  # type: ignore[misc]
+    default = field_default(spec)
     if default is not None:
         return type(default)
     text = str(spec.type)
@@ -80,6 +116,7 @@ def parse_value(text: str, kind: type) -> Any:
         return [part.strip() for part in text.split(",") if part.strip()]
     return text
 
+
 class FieldEditor:
     """One form row: the editor widget and the error label under it."""
 
@@ -89,16 +126,17 @@ class FieldEditor:
         self.kind = _kind(spec)
         meta = spec.metadata
         help_text = meta["help"]
+        widget: QComboBox | QCheckBox | QLineEdit
         if meta.get("choices"):
-            widget = QComboBox(parent)
-            widget.addItems(list(meta["choices"]))
+            widget = combo = QComboBox(parent)
+            combo.addItems(list(meta["choices"]))
         elif self.kind is bool:
             widget = QCheckBox(parent)
         else:
-            widget = QLineEdit(parent)
+            widget = line = QLineEdit(parent)
             if meta.get("optional"):
-                widget.setPlaceholderText("empty = not set")
-            widget.setClearButtonEnabled(False)
+                line.setPlaceholderText("empty = not set")
+            line.setClearButtonEnabled(False)
         widget.setObjectName(f"field_{self.name}")
         widget.setToolTip(help_text + _range_hint(meta))
         self.widget = widget
@@ -144,7 +182,7 @@ class FieldEditor:
             self.widget.setStyleSheet("border: 1px solid #d9534f;" if text else "")
 
 
-def _range_hint(meta: dict) -> str:
+def _range_hint(meta: Mapping[str, Any]) -> str:
     lo, hi = meta.get("min"), meta.get("max")
     if lo is None and hi is None:
         return ""
@@ -155,8 +193,22 @@ def _range_hint(meta: dict) -> str:
     return f"\nAllowed: at most {hi:g}."
 
 
-class ConfigFormMixin:
+class ConfigFormMixin(_MixinBase):
     """The form part of ``TrainingPane``: building the editors, reading/writing/validating values, the full config."""
+
+    data_provider: Callable[[], dict] | None
+
+    if TYPE_CHECKING:  # provided by TrainingPane and ModelPickerMixin
+        message = Signal(str, str)
+        dataPresetRequested = Signal(dict)
+        maxLengthChanged = Signal(int)
+        editors: dict[str, FieldEditor]
+        data_overrides: dict[str, Any]
+        data_summary: QLabel
+        _estimate_timer: QTimer
+
+        def model_spec(self) -> str: ...
+        def set_model_spec(self, spec: str) -> None: ...
 
     def _build_form(self) -> None:
         groups: dict[str, list[dataclasses.Field]] = {}
@@ -176,29 +228,29 @@ class ConfigFormMixin:
             box = QGroupBox(group.replace("&", "&&"), form)
             box.setObjectName(f"group_{group}")
             layout = QFormLayout(box)
-            layout.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-            layout.setRowWrapPolicy(QFormLayout.DontWrapRows)
-            layout.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            layout.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+            layout.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             for spec in groups[group]:
                 editor = FieldEditor(spec, box)
                 label = QLabel(LABELS.get(spec.name, spec.name.replace("_", " ").capitalize()), box)
                 label.setToolTip(spec.metadata["help"])
                 label.setBuddy(editor.widget)
                 layout.addRow(label, editor.container)
-                editor.connect(lambda name=spec.name: self._on_field_changed(name))
+                editor.connect(functools.partial(self._on_field_changed, spec.name))
                 self.editors[spec.name] = editor
-            column = 0 if heights[0] <= heights[1] else 1
-            columns[column].addWidget(box)
-            heights[column] += len(groups[group]) + 2
+            shorter = 0 if heights[0] <= heights[1] else 1
+            columns[shorter].addWidget(box)
+            heights[shorter] += len(groups[group]) + 2
             self.group_boxes[group] = box
         for column in columns:
             column.addStretch(1)
         self.form_scroll = QScrollArea(self)
         self.form_scroll.setWidgetResizable(True)
         self.form_scroll.setWidget(form)
-        self.form_scroll.setFrameShape(QFrame.NoFrame)
-        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        self.form_scroll.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def values(self) -> dict[str, Any]:
         """The form's values (this pane's fields only, typed; invalid text is passed through)."""
@@ -216,8 +268,15 @@ class ConfigFormMixin:
         error = self.validate_field(name)
         if name == "max_length" and not error:
             self.maxLengthChanged.emit(int(self.editors[name].value()))
-        if name in ("per_device_batch_size", "max_length", "lora_r", "lora_target_modules", "precision", "device",
-                    "gradient_checkpointing"):
+        if name in (
+            "per_device_batch_size",
+            "max_length",
+            "lora_r",
+            "lora_target_modules",
+            "precision",
+            "device",
+            "gradient_checkpointing",
+        ):
             self._estimate_timer.start()
 
     def validate_field(self, name: str) -> str | None:
@@ -253,9 +312,12 @@ class ConfigFormMixin:
     def refresh_data_summary(self, *_args) -> None:
         data = {**RunConfig().to_dict(), **self.data_config()}
         first = f", first {data['first_n']} rows" if data.get("first_n") else ""
-        split = f"eval split '{data['eval_split']}'" if data.get("eval_split") else (
-            f"{100 - data['eval_ratio'] * 100:g}/{data['eval_ratio'] * 100:g} train/eval split" if data.get("eval_ratio")
-            else "no evaluation rows")
+        if data.get("eval_split"):
+            split = f"eval split '{data['eval_split']}'"
+        elif data.get("eval_ratio"):
+            split = f"{100 - data['eval_ratio'] * 100:g}/{data['eval_ratio'] * 100:g} train/eval split"
+        else:
+            split = "no evaluation rows"
         self.data_summary.setText(f"Data: {data['dataset']}{first}, {split} (set in the Dataset pane)")
 
     def data_config(self) -> dict[str, Any]:

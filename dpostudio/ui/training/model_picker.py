@@ -6,14 +6,29 @@ background task, with progress.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Slot
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from dpostudio.core.training.run_config import DEFAULT_MODEL
+from dpostudio.ui.tasks import Task, run_task
 
-from dpostudio.ui.tasks import run_task
+if TYPE_CHECKING:
+    _MixinBase = QWidget  # only ever mixed into a QWidget (``TrainingPane``)
+else:
+    _MixinBase = object
 
 MODEL_EMBEDDED, MODEL_HUB, MODEL_FOLDER, MODEL_GGUF, MODEL_STORE = "embedded", "hub", "folder", "gguf", "store"
 MODEL_PLUGIN = "plugin"
@@ -24,8 +39,11 @@ def plugin_model_choices() -> list[tuple[str, str]]:
     """(label, model spec) for models that community model-source plugins offer right now."""
     from dpostudio.plugins.manager import get_manager
 
-    return [(entry.display_name, entry.spec) for entry in get_manager().list_models()
-            if entry.source not in BUILTIN_MODEL_SOURCES]
+    return [
+        (entry.display_name, entry.spec)
+        for entry in get_manager().list_models()
+        if entry.source not in BUILTIN_MODEL_SOURCES
+    ]
 
 
 def _models_on_offer() -> tuple[list[dict], list[tuple[str, str]]]:
@@ -38,8 +56,16 @@ def _models_on_offer() -> tuple[list[dict], list[tuple[str, str]]]:
     return list_store(), plugins
 
 
-class ModelPickerMixin:
+class ModelPickerMixin(_MixinBase):
     """The "Base model" box of ``TrainingPane`` and the model spec it stands for."""
+
+    import_task: Task | None
+    _store_models: list[dict]
+
+    if TYPE_CHECKING:  # provided by TrainingPane
+        message = Signal(str, str)
+        modelChanged = Signal(str)
+        _estimate_timer: QTimer
 
     def _build_model_box(self) -> None:
         self.model_box = QGroupBox("Base model", self)
@@ -100,8 +126,12 @@ class ModelPickerMixin:
             self._plugin_models = list(plugins or [])
             self._fill_model_sources()
 
-        run_task(self, _models_on_offer, on_result=done,
-                 on_error=lambda text, _tb: self.message.emit("warning", f"could not list imported models: {text}"))
+        run_task(
+            self,
+            _models_on_offer,
+            on_result=done,
+            on_error=lambda text, _tb: self.message.emit("warning", f"could not list imported models: {text}"),
+        )
 
     def _source_kind(self) -> str:
         data = self.model_source.currentData()
@@ -113,17 +143,25 @@ class ModelPickerMixin:
         self.model_text.setVisible(editable)
         self.model_browse.setVisible(kind in (MODEL_FOLDER, MODEL_GGUF))
         self.model_import.setVisible(kind == MODEL_GGUF)
-        self.model_text.setPlaceholderText({MODEL_HUB: "owner/name, e.g. HuggingFaceTB/SmolLM2-360M-Instruct",
-                                            MODEL_FOLDER: "folder with config.json and safetensors",
-                                            MODEL_GGUF: "path to a .gguf file"}.get(kind, ""))
-        self.model_hint.setText({
-            MODEL_EMBEDDED: "Ships with DPO Studio (135 M parameters) and works offline: good for a first run on a CPU.",
-            MODEL_STORE: "A model imported earlier from a GGUF file.",
-            MODEL_PLUGIN: "Offered by a model-source plugin (see Tools → Plugins).",
-            MODEL_HUB: "Downloaded from the Hugging Face Hub on first use (a token from Settings is used for gated models).",
-            MODEL_FOLDER: "A transformers model folder on this computer.",
-            MODEL_GGUF: "Converted once into the model store (LM Studio, Ollama and llama.cpp files).",
-        }[kind])
+        self.model_text.setPlaceholderText(
+            {
+                MODEL_HUB: "owner/name, e.g. HuggingFaceTB/SmolLM2-360M-Instruct",
+                MODEL_FOLDER: "folder with config.json and safetensors",
+                MODEL_GGUF: "path to a .gguf file",
+            }.get(kind, "")
+        )
+        self.model_hint.setText(
+            {
+                MODEL_EMBEDDED: "Ships with DPO Studio (135 M parameters) and works offline: "
+                "good for a first run on a CPU.",
+                MODEL_STORE: "A model imported earlier from a GGUF file.",
+                MODEL_PLUGIN: "Offered by a model-source plugin (see Tools → Plugins).",
+                MODEL_HUB: "Downloaded from the Hugging Face Hub on first use "
+                "(a token from Settings is used for gated models).",
+                MODEL_FOLDER: "A transformers model folder on this computer.",
+                MODEL_GGUF: "Converted once into the model store (LM Studio, Ollama and llama.cpp files).",
+            }[kind]
+        )
         self._on_model_changed()
 
     def _on_model_changed(self) -> None:
@@ -191,7 +229,7 @@ class ModelPickerMixin:
             self.import_progress.hide()
             self.model_import.setEnabled(True)
             self.message.emit("info", f"imported {path} into the model store: {folder}")
-            self._store_models.insert(0, {"name": folder.rstrip('/').split('/')[-1], "path": folder})
+            self._store_models.insert(0, {"name": folder.rstrip("/").split("/")[-1], "path": folder})
             self._fill_model_sources()
             self.set_model_spec(folder)
 
@@ -204,5 +242,6 @@ class ModelPickerMixin:
         self.import_progress.setValue(0)
         self.import_progress.setFormat("starting…")
         self.import_progress.show()
-        self.import_task = run_task(self, work, path, with_progress=True, on_result=done, on_error=failed,
-                                    on_progress=on_progress)
+        self.import_task = run_task(
+            self, work, path, with_progress=True, on_result=done, on_error=failed, on_progress=on_progress
+        )

@@ -12,31 +12,78 @@ The form lives in ``config_form`` and the model picker in ``model_picker``; both
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
-    QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter,
-    QVBoxLayout, QWidget,
+    QComboBox,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from dpostudio.core.training.event_types import (
-    CANCELLED, CHECKPOINT, EVAL, EVAL_LOSS, EVAL_REWARDS_ACCURACIES, FINISHED, LOG, LOSS, RESUMABLE_STATES,
-    REWARDS_ACCURACIES, REWARDS_MARGINS, RUNNING, STAGE, STARTED,
+    CANCELLED,
+    CHECKPOINT,
+    EVAL,
+    EVAL_LOSS,
+    EVAL_REWARDS_ACCURACIES,
+    FINISHED,
+    LOG,
+    LOSS,
+    RESUMABLE_STATES,
+    REWARDS_ACCURACIES,
+    REWARDS_MARGINS,
+    RUNNING,
+    STAGE,
+    STARTED,
 )
 from dpostudio.core.training.presets import PRESETS, get_preset
 from dpostudio.core.training.run_config import ConfigError, RunConfig
-
+from dpostudio.ui.tasks import Task, run_task
 from dpostudio.ui.training.config_form import (
-    DATA_FIELDS, FORM_EXCLUDED, GROUP_ORDER, LABELS, ConfigFormMixin, FieldEditor, format_value, parse_value,
+    DATA_FIELDS,
+    FORM_EXCLUDED,
+    GROUP_ORDER,
+    LABELS,
+    ConfigFormMixin,
+    FieldEditor,
+    format_value,
+    parse_value,
 )
-from dpostudio.ui.training.model_picker import MODEL_EMBEDDED, MODEL_FOLDER, MODEL_GGUF, MODEL_HUB, MODEL_STORE, ModelPickerMixin
-from dpostudio.ui.tasks import run_task
+from dpostudio.ui.training.model_picker import (
+    MODEL_EMBEDDED,
+    MODEL_FOLDER,
+    MODEL_GGUF,
+    MODEL_HUB,
+    MODEL_STORE,
+    ModelPickerMixin,
+)
 from dpostudio.ui.training.worker import TrainingController
 
 __all__ = [
-    "DATA_FIELDS", "FORM_EXCLUDED", "GROUP_ORDER", "LABELS", "MODEL_EMBEDDED", "MODEL_FOLDER", "MODEL_GGUF",
-    "MODEL_HUB", "MODEL_STORE", "FieldEditor", "TrainingPane", "format_eta", "format_value", "parse_value",
+    "DATA_FIELDS",
+    "FORM_EXCLUDED",
+    "GROUP_ORDER",
+    "LABELS",
+    "MODEL_EMBEDDED",
+    "MODEL_FOLDER",
+    "MODEL_GGUF",
+    "MODEL_HUB",
+    "MODEL_STORE",
+    "FieldEditor",
+    "TrainingPane",
+    "format_eta",
+    "format_value",
+    "parse_value",
 ]
 
 
@@ -54,10 +101,10 @@ def format_eta(seconds: float | None) -> str:
 class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
     message = Signal(str, str)
     dataPresetRequested = Signal(dict)  # a preset's Data-group values, for the Dataset pane
-    runFinished = Signal(object)        # the final event of a run (finished/cancelled/failed) with run_id
-    modelChanged = Signal(str)          # the base model spec (the Dataset pane uses its tokenizer)
-    maxLengthChanged = Signal(int)      # the DPO max length (the Dataset pane checks truncation with it)
-    resumableChanged = Signal()         # whether Resume is offered (and for which run) changed
+    runFinished = Signal(object)  # the final event of a run (finished/cancelled/failed) with run_id
+    modelChanged = Signal(str)  # the base model spec (the Dataset pane uses its tokenizer)
+    maxLengthChanged = Signal(int)  # the DPO max length (the Dataset pane checks truncation with it)
+    resumableChanged = Signal()  # whether Resume is offered (and for which run) changed
 
     def __init__(self, parent: QWidget | None = None, controller: TrainingController | None = None):
         super().__init__(parent)
@@ -68,9 +115,9 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         self.hardware = None
         self.last_run_id: str | None = None
         self.last_status: str | None = None
-        self.last_run_resumable = False     # the session's last run stopped/failed with a checkpoint to resume from
+        self.last_run_resumable = False  # the session's last run stopped/failed with a checkpoint to resume from
         self.newest_resumable: str | None = None  # the newest resumable run on disk (found off the GUI thread)
-        self._resumable_task = None
+        self._resumable_task: Task | None = None
         self._resumable_again = False
         self.import_task = None
         self._store_models: list[dict] = []
@@ -93,12 +140,12 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         side_layout.addWidget(self.action_box)
         side_scroll = QScrollArea(self)
         side_scroll.setWidgetResizable(True)
-        side_scroll.setFrameShape(QFrame.NoFrame)
+        side_scroll.setFrameShape(QFrame.Shape.NoFrame)
         side_scroll.setWidget(side)
-        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         side_scroll.setMinimumWidth(340)
 
-        splitter = QSplitter(Qt.Horizontal, self)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(side_scroll)
         splitter.addWidget(self.form_scroll)
         splitter.setStretchFactor(0, 0)
@@ -125,12 +172,13 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         self.preset.addItem("Choose a preset…", None)
         for preset in PRESETS:
             self.preset.addItem(preset.name, preset.name)
-            self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ToolTipRole)
-        self.preset.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+        self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.preset.setMinimumContentsLength(20)
         self.preset.activated.connect(self._on_preset_chosen)
-        self.preset_description = QLabel("Fills the form with a published recipe; you can change any value after.",
-                                         self.preset_box)
+        self.preset_description = QLabel(
+            "Fills the form with a published recipe; you can change any value after.", self.preset_box
+        )
         self.preset_description.setWordWrap(True)
         preset_layout = QVBoxLayout(self.preset_box)
         preset_layout.addWidget(self.preset)
@@ -140,7 +188,7 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         self.memory_label = QLabel("…", self.memory_box)
         self.memory_label.setObjectName("memory_estimate")
         self.memory_label.setWordWrap(True)
-        self.memory_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.memory_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         QVBoxLayout(self.memory_box).addWidget(self.memory_label)
 
         self.action_box = QGroupBox("Training", self)
@@ -169,7 +217,7 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         self.status = QLabel("Ready.", self.action_box)
         self.status.setObjectName("training_status")
         self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.data_summary = QLabel(self.action_box)
         self.data_summary.setObjectName("data_summary")
         self.data_summary.setWordWrap(True)
@@ -220,8 +268,10 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         except Exception:
             model_config = None
         if model_config is None:
-            self.memory_label.setText("Cannot estimate yet: the model's config.json is not on this computer "
-                                      "(it is read after the model is downloaded or imported).")
+            self.memory_label.setText(
+                "Cannot estimate yet: the model's config.json is not on this computer "
+                "(it is read after the model is downloaded or imported)."
+            )
             return
         device, precision = values.get("device") or "auto", values.get("precision") or "auto"
         reason = ""
@@ -237,17 +287,22 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
             precision = "fp32" if precision == "auto" else precision
         try:
             estimate = estimate_memory(
-                model_config, precision=precision, device=device,
+                model_config,
+                precision=precision,
+                device=device,
                 batch_size=int(values.get("per_device_batch_size") or 1),
-                max_length=int(values.get("max_length") or 256), lora_r=int(values.get("lora_r") or 16),
+                max_length=int(values.get("max_length") or 256),
+                lora_r=int(values.get("lora_r") or 16),
                 lora_targets=values.get("lora_target_modules") or ["all-linear"],
-                gradient_checkpointing=bool(values.get("gradient_checkpointing")))
+                gradient_checkpointing=bool(values.get("gradient_checkpointing")),
+            )
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             self.memory_label.setText("Cannot estimate the memory for these values.")
             return
         self.memory_label.setText(
             f"On {device.upper()} · {precision}{reason}:\n{estimate.describe()}\n"
-            "An estimate from the model's shape, not a measurement.")
+            "An estimate from the model's shape, not a measurement."
+        )
         self.memory_estimate = estimate
 
     # ---- training ---------------------------------------------------------------------------------
@@ -302,16 +357,15 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         if self._resumable_task is not None and self._resumable_task.is_running():
             self._resumable_again = True  # what it reads may already be out of date: look once more after it
             return
-        from dpostudio.core.training.runs import newest_resumable_run
+        from dpostudio.core.training.runs import Run, newest_resumable_run
 
-        def found(run) -> None:
+        def found(run: Run | None) -> None:
             self._set_newest_resumable(run.id if run is not None else None)
             if self._resumable_again:
                 self._resumable_again = False
                 self.refresh_resumable()
 
-        self._resumable_task = run_task(self, newest_resumable_run, on_result=found,
-                                        on_error=lambda *_: found(None))
+        self._resumable_task = run_task(self, newest_resumable_run, on_result=found, on_error=lambda *_: found(None))
 
     @Slot(list)
     def set_runs(self, rows: list) -> None:
@@ -349,8 +403,10 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
             self.last_status = RUNNING
             self.last_run_resumable = False
             origin = f", resuming from step {event['resumed_from_step']}" if event.get("resumed_from_step") else ""
-            self.status.setText(f"Run {event.get('run_id')} on {str(event.get('device', '')).upper()} · "
-                                f"{event.get('precision')} ({event.get('device_reason')}){origin}")
+            self.status.setText(
+                f"Run {event.get('run_id')} on {str(event.get('device', '')).upper()} · "
+                f"{event.get('precision')} ({event.get('device_reason')}){origin}"
+            )
         elif kind == STAGE:
             if self.progress.maximum() <= 1 or self.progress.value() <= 0:
                 self.progress.setRange(0, 1000)
@@ -364,16 +420,21 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
                 self.progress.setFormat(f"step {step} / {total} · ETA {format_eta(event.get('eta_s'))}")
             metrics = event.get("metrics") or {}
             if LOSS in metrics:
-                self.status.setText(f"Step {step}: loss {metrics[LOSS]:.4f}, margin "
-                                    f"{metrics.get(REWARDS_MARGINS, float('nan')):+.3f}, accuracy "
-                                    f"{metrics.get(REWARDS_ACCURACIES, float('nan')):.2f}")
+                self.status.setText(
+                    f"Step {step}: loss {metrics[LOSS]:.4f}, margin "
+                    f"{metrics.get(REWARDS_MARGINS, float('nan')):+.3f}, accuracy "
+                    f"{metrics.get(REWARDS_ACCURACIES, float('nan')):.2f}"
+                )
         elif kind == CHECKPOINT:
             self.message.emit("info", f"checkpoint saved at step {event.get('step')}")
         elif kind == EVAL:
             metrics = event.get("metrics") or {}
             if EVAL_LOSS in metrics:
-                self.message.emit("info", f"eval @ step {event.get('step')}: loss {metrics[EVAL_LOSS]:.4f}, "
-                                          f"accuracy {metrics.get(EVAL_REWARDS_ACCURACIES, float('nan')):.2f}")
+                self.message.emit(
+                    "info",
+                    f"eval @ step {event.get('step')}: loss {metrics[EVAL_LOSS]:.4f}, "
+                    f"accuracy {metrics.get(EVAL_REWARDS_ACCURACIES, float('nan')):.2f}",
+                )
 
     @Slot(object)
     def _on_finished(self, final: dict) -> None:
@@ -420,6 +481,8 @@ class TrainingPane(ModelPickerMixin, ConfigFormMixin, QWidget):
         resume_id = self.resumable_run_id()
         self.resume_button.setEnabled(not running and resume_id is not None)
         self.resume_button.setToolTip(
-            f"Continue run {resume_id} from its last checkpoint." if resume_id else
-            "Continue a stopped, failed or interrupted run from its last checkpoint (none yet).")
+            f"Continue run {resume_id} from its last checkpoint."
+            if resume_id
+            else "Continue a stopped, failed or interrupted run from its last checkpoint (none yet)."
+        )
         self.resumableChanged.emit()
