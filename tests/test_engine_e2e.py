@@ -59,6 +59,10 @@ def test_train_reports_trl_metrics_and_saves_a_loadable_adapter(embedded_model, 
     assert (run.adapter_dir / "adapter_model.safetensors").is_file()
     assert any("lora_A" in name for name, _ in tuned.named_parameters())
 
+    # the diagnostics read the run as it went: four steps are too few for any trend, so nothing was raised
+    assert json.loads((run.path / "findings.json").read_text()) == []
+    assert "finding" not in kinds
+
     # the text log and the resolved config are in the run folder
     assert "finished" in run.log_path.read_text(encoding="utf-8")
     assert run.config().dataset == str(small_pairs)
@@ -89,6 +93,7 @@ def test_cancel_saves_a_checkpoint_and_resume_continues_the_history(embedded_mod
     assert first_new_log["step"] == stopped_at + 1
     assert [m["step"] for m in run.metrics("log")] == [1, 2, 3, 4]
     assert (run.adapter_dir / "adapter_config.json").is_file()
+    assert (run.path / "findings.json").is_file()  # kept by the diagnostics across the resume
 
 
 def test_user_errors_end_the_run_as_failed_with_words(embedded_model, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from dpostudio.core.training.event_types import (
     EVAL_REWARDS_ACCURACIES,
     EVAL_REWARDS_MARGINS,
     FAILED,
+    FINDING,
     FINISHED,
     LOG,
     LOSS,
@@ -77,13 +79,30 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict(data)
 
 
+def finding_mark(severity: str) -> str:
+    from dpostudio.core.diagnostics.findings import WARNING
+
+    return "⚠" if severity == WARNING else "ℹ"
+
+
+def printable(text: str, stream=None) -> str:
+    """``text`` as ``stream`` can encode it (a console or pipe in a legacy code page gets ``?`` for ⚠, ≤, →)."""
+    encoding = getattr(stream or sys.stdout, "encoding", None) or "utf-8"
+    try:
+        return text.encode(encoding, "replace").decode(encoding)
+    except LookupError:
+        return text
+
+
 class TrainingDisplay:
-    """Terminal view of training events: stage lines, a step progress bar, a compact metrics line."""
+    """Terminal view of training events: stage lines, a step progress bar, a compact metrics line, and one line
+    (plus the advice) per diagnostics finding when it is first raised."""
 
     def __init__(self, stream=sys.stderr):
         self.stream = stream
         self.bar = None
         self.last_stage = ""
+        self.findings_shown = set[str]()  # kinds already printed (later events only update them)
 
     def __call__(self, event: Mapping[str, Any]) -> None:
         kind = event["type"]
@@ -116,6 +135,8 @@ class TrainingDisplay:
             )
         elif kind == CHECKPOINT:
             self._write(f"  checkpoint saved at step {event['step']}")
+        elif kind == FINDING:
+            self._finding(event.get("finding") or {})
         elif kind in END_STATES:
             if self.bar is not None:
                 self.bar.close()
@@ -135,6 +156,18 @@ class TrainingDisplay:
             )
         self.bar.set_postfix_str(postfix, refresh=False)
         self.bar.update(event["step"] - self.bar.n)
+
+    def _finding(self, data: Mapping[str, Any]) -> None:
+        from dpostudio.core.diagnostics.findings import Finding
+
+        try:
+            finding = Finding.from_dict(dict(data))
+        except TypeError:  # not a finding this version can read
+            return
+        if finding.kind in self.findings_shown:
+            return
+        self.findings_shown.add(finding.kind)
+        self._write(printable(f"{finding_mark(finding.severity)} {finding.line()}\n    {finding.advice}", self.stream))
 
     def _write(self, text: str) -> None:
         if self.bar is not None:
@@ -182,15 +215,21 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     if not runs:
         print("No runs yet. Start one with: dpostudio train")
         return 0
-    print(f"{'RUN':<28} {'STATUS':<11} {'STEP':>5} {'LOSS':>8} {'MARGIN':>8} {'ACC':>5}  MODEL")
+    from dpostudio.core.diagnostics.findings import FINDINGS_FILE, WARNING, load_findings
+
+    print(printable(f"{'RUN':<28} {'STATUS':<11} {'STEP':>5} {'LOSS':>8} {'MARGIN':>8} {'ACC':>5} {'⚠':>2}  MODEL"))
     for run in runs:
         info = run.info()
         last = (run.metrics(LOG) or [{}])[-1]
+        saved = (run.path / FINDINGS_FILE).is_file()  # (runs without the file are not replayed here: too slow)
+        warnings = sum(f.severity == WARNING for f in load_findings(run.path)) if saved else None
         print(
             f"{run.id:<28} {run.status(info):<11} {last.get('step', 0):>5} {_fmt(last.get(LOSS)):>8} "
-            f"{_fmt(last.get(REWARDS_MARGINS), '+.3f'):>8} {_fmt(last.get(REWARDS_ACCURACIES), '.2f'):>5}  "
-            f"{info.get('model', '')}"
+            f"{_fmt(last.get(REWARDS_MARGINS), '+.3f'):>8} {_fmt(last.get(REWARDS_ACCURACIES), '.2f'):>5} "
+            f"{'—' if warnings is None else warnings:>2}  {info.get('model', '')}"
         )
+    if any((run.path / FINDINGS_FILE).is_file() for run in runs):
+        print(printable("⚠: warnings from the diagnostics; see them with: dpostudio runs show RUN"))
     return 0
 
 
@@ -213,7 +252,28 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
             for key, value in records[-1].items():
                 if key not in ("step", "epoch"):
                     print(f"  {key:<28} {_fmt(value, '.5g')}")
+    print_findings(run)
     return 0
+
+
+def print_findings(run) -> None:
+    """The run's findings with what they mean and what to try (a replay of its records if it has none saved)."""
+    from dpostudio.core.diagnostics.findings import FINDINGS_FILE
+
+    if not run.metrics(LOG) and not run.metrics(EVAL):
+        return
+    findings = run.findings()
+    origin = "" if (run.path / FINDINGS_FILE).is_file() else " (replayed from its metrics)"
+    if not findings:
+        print(f"\nFindings{origin}: none: the curves show none of the patterns the diagnostics look for.")
+        return
+    print(f"\nFindings{origin}:")
+    for finding in findings:
+        until = f", still seen at step {finding.last_step}" if finding.last_step not in (None, finding.step) else ""
+        print(printable(f"{finding_mark(finding.severity)} {finding.line()}{until}"))
+        for label, text in (("What it means", finding.meaning), ("What to try", finding.advice)):
+            wrapped = textwrap.fill(f"{label}: {text}", width=100, initial_indent="    ", subsequent_indent="    ")
+            print(printable(wrapped))
 
 
 # ---- import-gguf ----------------------------------------------------------------------------------

@@ -3,6 +3,10 @@
 It is the one code path behind the CLI and the GUI. It never raises for problems a user can cause: the run
 ends with a ``failed`` event whose message says what went wrong in words, and everything written so far
 (config, metrics log, checkpoints) stays on disk. See ``event_types`` for the event vocabulary.
+
+Every log and eval record also goes to the diagnostics (``core.diagnostics.RunWatcher``): each finding it raises or
+updates is emitted as a ``finding`` event right after the record's own event, and ``findings.json`` in the run
+folder is kept current. A resumed run replays its records up to the checkpoint first, so nothing is raised twice.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from collections.abc import Callable, Sized
 from typing import Literal
 
 from dpostudio.core.data.pipeline import DataError, load_splits
+from dpostudio.core.diagnostics.findings import RunWatcher, save_findings
 from dpostudio.core.model_store import ModelError, load_model, load_tokenizer, resolve_model
 from dpostudio.core.training.device import DeviceChoice, DeviceError, choose_device, prepare_environment, probe_hardware
 from dpostudio.core.training.event_types import (
     CANCELLED,
     EVAL,
     FAILED,
+    FINDING,
     FINISHED,
     LOG,
     RESUMED,
@@ -32,6 +38,7 @@ from dpostudio.core.training.event_types import (
     STARTED,
     CancelledEvent,
     FailedEvent,
+    FindingEvent,
     TrainingEvent,
 )
 from dpostudio.core.training.run_config import ConfigError, RunConfig
@@ -69,7 +76,7 @@ def train(
         config = config or RunConfig()
         run = create_run(config)
 
-    def emit(event: TrainingEvent) -> None:
+    def emit_one(event: TrainingEvent) -> None:
         if event["type"] != STAGE:
             try:
                 run.append_event(event)
@@ -79,6 +86,13 @@ def train(
             listener(event)
         except Exception:  # a broken listener must not kill the run
             log.exception("event listener failed")
+
+    diagnostics = Diagnostics(run, resume is not None)
+
+    def emit(event: TrainingEvent) -> None:
+        emit_one(event)
+        for finding_event in diagnostics.observe(event):
+            emit_one(finding_event)
 
     step = 0
     try:
@@ -92,6 +106,52 @@ def train(
         _end(run, emit, FAILED, step, _describe(exc), detail=f"{type(exc).__name__}: {exc}")
         run.log(traceback.format_exc())
     return run
+
+
+class Diagnostics:
+    """Reads the run's log and eval events as they go by (``RunWatcher``) and keeps ``findings.json`` current.
+
+    It never stops a run: a failure here is logged and the diagnostics go quiet.
+    """
+
+    def __init__(self, run: Run, resuming: bool):
+        self.run = run
+        self.watcher: RunWatcher | None = RunWatcher()
+        try:
+            if resuming:  # replay the records the run keeps (up to its checkpoint): the kinds they raised stay raised
+                self.watcher.max_steps = run.max_steps()
+                checkpoint = _checkpoint_step(run.latest_checkpoint())
+                if checkpoint is None:  # it cannot resume (the run fails with words): leave its folder alone
+                    return
+                for record in run.records():
+                    if record["step"] <= checkpoint:
+                        self.watcher.feed(record)
+            save_findings(run.path, self.watcher.findings)
+        except Exception:
+            self._give_up()
+
+    def observe(self, event: TrainingEvent) -> list[FindingEvent]:
+        """The ``finding`` events that a ``log`` or ``eval`` event gives rise to."""
+        if self.watcher is None or event["type"] not in (LOG, EVAL):
+            return []
+        try:
+            if event["type"] == LOG and event["max_steps"] > 0:
+                self.watcher.max_steps = event["max_steps"]
+            found = self.watcher.feed({"step": event["step"], "epoch": event["epoch"], **event["metrics"]})
+            if found:
+                save_findings(self.run.path, self.watcher.findings)
+        except Exception:
+            self._give_up()
+            return []
+        return [{"type": FINDING, "step": event["step"], "finding": f.to_dict()} for f in found]
+
+    def _give_up(self) -> None:
+        log.exception("diagnostics failed; training goes on without them")
+        self.watcher = None
+        try:
+            self.run.log("diagnostics stopped after an internal error (training goes on)")
+        except OSError:
+            pass
 
 
 def _end(

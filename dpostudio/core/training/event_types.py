@@ -13,6 +13,9 @@ Every event has a ``type``:
   eval        step, epoch, metrics (TRL names with the ``eval_`` prefix)
   checkpoint  step, path
   summary     step, metrics (train_runtime, train_loss, ...)
+  finding     step (of the log/eval record that raised or updated it), finding (``Finding.to_dict()`` of
+              ``core.diagnostics``: kind, step where the pattern began, title, evidence, meaning, advice, severity,
+              last_step, numbers). Each kind is raised once per run; a later event with the same kind updates it.
   finished    step, adapter_dir, message
   cancelled   step, checkpoint, message  (resume with the run id)
   failed      step, message (in words), checkpoint, detail (exception type and text; optional)
@@ -35,6 +38,7 @@ SUMMARY: Final = "summary"
 FINISHED: Final = "finished"
 CANCELLED: Final = "cancelled"
 FAILED: Final = "failed"
+FINDING: Final = "finding"  # a diagnostics finding raised (or updated) at a step: see core.diagnostics
 
 # ---- run states (``Run.status()``) -------------------------------------------------------------------
 CREATED: Final = "created"  # the folder exists; training has not started yet
@@ -144,6 +148,12 @@ class SummaryEvent(TypedDict):
     metrics: Metrics
 
 
+class FindingEvent(TypedDict):
+    type: Literal["finding"]
+    step: int
+    finding: dict[str, Any]  # Finding.to_dict() (core.diagnostics.findings)
+
+
 class FinishedEvent(TypedDict):
     type: Literal["finished"]
     step: int
@@ -178,8 +188,9 @@ TrainingEvent = (
     | EvalEvent
     | CheckpointEvent
     | SummaryEvent
+    | FindingEvent
     | FinishedEvent
     | CancelledEvent
     | FailedEvent
 )
-EVENT_TYPES: Final = (STARTED, STAGE, RESUMED, LOG, EVAL, CHECKPOINT, SUMMARY, FINISHED, CANCELLED, FAILED)
+EVENT_TYPES: Final = (STARTED, STAGE, RESUMED, LOG, EVAL, CHECKPOINT, SUMMARY, FINDING, FINISHED, CANCELLED, FAILED)

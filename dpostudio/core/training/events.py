@@ -2,6 +2,10 @@
 
 Events are plain dicts with a ``type``; their kinds, fields and TRL's metric names are documented (as
 TypedDicts and constants) in ``event_types``, which imports nothing heavy.
+
+This callback emits ``log``, ``eval``, ``summary`` and ``checkpoint`` events; the engine emits the others
+(``started``, ``stage``, ``resumed``, the end events) and, after each ``log`` and ``eval`` event, the ``finding``
+events its diagnostics raise from that record (see ``engine.Diagnostics``).
 """
 
 from __future__ import annotations

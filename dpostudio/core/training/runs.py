@@ -5,6 +5,8 @@ Layout of a run folder::
     config.toml      the resolved run configuration
     run.json         status (created/running/finished/failed/cancelled), pid, message, device, steps, final metrics
     metrics.jsonl    append-only event log, one JSON object per line, flushed per event
+    findings.json    what the diagnostics found in the metrics (``core.diagnostics``), rewritten as findings appear;
+                     runs from before diagnostics have none: ``findings()`` then replays their records
     log.txt          human-readable text log
     checkpoints/     trainer checkpoints (checkpoint-<step>), used by resume
     adapter/         the final LoRA adapter (loads with PeftModel.from_pretrained)
@@ -24,13 +26,14 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dpostudio.core.errors import UserError
 from dpostudio.core.paths import runs_dir
 from dpostudio.core.training.event_types import (
     CREATED,
     EVAL,
+    FINDING,
     INTERRUPTED,
     LOG,
     RESUMABLE_STATES,
@@ -40,6 +43,9 @@ from dpostudio.core.training.event_types import (
 )
 from dpostudio.core.training.event_types import STATES as STATES  # the states a run can be in (re-exported)
 from dpostudio.core.training.run_config import RunConfig
+
+if TYPE_CHECKING:
+    from dpostudio.core.diagnostics.findings import Finding
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
@@ -156,15 +162,15 @@ class Run:
     def events(self) -> list[dict[str, Any]]:
         """All events in order, with entries superseded by a resume removed.
 
-        When a run resumes from the checkpoint at step N, log/eval entries after step N written
+        When a run resumes from the checkpoint at step N, log/eval (and finding) entries after step N written
         before the resume are dropped, so the history reads as one continuous run.
         """
         raw = list(_read_jsonl(self.metrics_path))
         result: list[dict[str, Any]] = []
         for event in raw:
             if event.get("type") == RESUMED:
-                step = event.get("from_step", 0)
-                result = [e for e in result if e.get("type") not in (LOG, EVAL) or e.get("step", 0) <= step]
+                step = event.get("from_step") or 0
+                result = [e for e in result if e.get("type") not in (LOG, EVAL, FINDING) or e.get("step", 0) <= step]
             result.append(event)
         return result
 
@@ -173,6 +179,30 @@ class Run:
         return [
             {"step": e["step"], "epoch": e.get("epoch"), **e["metrics"]} for e in self.events() if e.get("type") == kind
         ]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The log and eval records merged in step order (at one step the log comes before the eval, as live)."""
+        records = [(0, r) for r in self.metrics(LOG)] + [(1, r) for r in self.metrics(EVAL)]
+        return [r for _, r in sorted(records, key=lambda pair: (pair[1].get("step") or 0, pair[0]))]
+
+    def max_steps(self) -> int | None:
+        """The run's length in steps, as the trainer last logged it (the config's ``max_steps`` before any log)."""
+        for event in reversed(self.events()):
+            if event.get("type") == LOG and isinstance(event.get("max_steps"), int) and event["max_steps"] > 0:
+                return event["max_steps"]
+        try:
+            return self.config().max_steps or None
+        except (OSError, ValueError):  # a missing or unreadable config: the length is unknown
+            return None
+
+    def findings(self) -> list[Finding]:
+        """What the diagnostics found (``core.diagnostics.Finding``): ``findings.json`` as saved by the engine, or,
+        for a run without one, a replay of its records."""
+        from dpostudio.core.diagnostics.findings import FINDINGS_FILE, diagnose, load_findings
+
+        if (self.path / FINDINGS_FILE).is_file():
+            return load_findings(self.path)
+        return diagnose(self.records(), self.max_steps())
 
     # ---- files ----------------------------------------------------------------------------
     def checkpoints(self, *, resumable: bool = False) -> list[Checkpoint]:

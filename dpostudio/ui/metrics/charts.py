@@ -3,19 +3,36 @@
 One ``PlotDataItem`` per (run, metric) series, fed with ``setData`` from a growing numpy buffer, with peak
 downsampling and clip-to-view. Points are appended as events arrive; the items are redrawn by a ~20 Hz timer,
 only when something changed, never once per event.
+
+Diagnostics findings (``core.diagnostics``) are drawn as dashed vertical markers at the step where each began,
+on the charts that show the pattern; they are (re)built by the same timer when a finding arrives or changes.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from dpostudio.core.diagnostics.findings import (
+    BOTH_REWARDS_FALLING,
+    COLLAPSE,
+    INFO,
+    LIKELIHOOD_DISPLACEMENT,
+    LOSS_UP_ACCURACY_UP,
+    NOT_LEARNING,
+    OVERFITTING,
+    SATURATED,
+    WARNING,
+    Finding,
+)
 from dpostudio.core.training.event_types import (
     EVAL_LOGITS_CHOSEN,
     EVAL_LOGITS_REJECTED,
@@ -83,6 +100,59 @@ CHOSEN_REJECTED = {"chosen": "#16a34a", "rejected": "#dc2626", "eval chosen": "#
 RUN_COLORS = ("#3b82f6", "#ef4444", "#16a34a", "#f59e0b", "#a855f7", "#0891b2", "#db2777", "#65a30d", "#64748b")
 SLOT_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine)
 METRIC_TO_CHART = {key: title for title, series in CHARTS for key, _, _ in series}
+
+# Which charts show the pattern of each kind of finding (its marker is drawn on those), and its marker's label.
+FINDING_CHARTS: dict[str, tuple[str, ...]] = {
+    LIKELIHOOD_DISPLACEMENT: ("Log-probabilities", "Reward margin"),
+    SATURATED: ("Reward accuracy",),
+    OVERFITTING: ("Loss",),
+    COLLAPSE: ("Loss", "Gradient norm"),
+    NOT_LEARNING: ("Reward margin",),
+    BOTH_REWARDS_FALLING: ("Rewards: chosen vs rejected",),
+    LOSS_UP_ACCURACY_UP: ("Loss", "Reward accuracy"),
+}
+FINDING_LABELS = {
+    LIKELIHOOD_DISPLACEMENT: "displacement",
+    SATURATED: "saturated",
+    OVERFITTING: "overfitting",
+    COLLAPSE: "collapse",
+    NOT_LEARNING: "not learning",
+    BOTH_REWARDS_FALLING: "rewards falling",
+    LOSS_UP_ACCURACY_UP: "loss & accuracy up",
+}
+SEVERITY_COLORS = {WARNING: "#e8590c", INFO: "#0c8599"}  # readable on light and dark backgrounds, white text on them
+MARKER_LABEL_POSITIONS = (0.08, 0.22, 0.36, 0.50)  # label heights along the line (0 = bottom), staggered per plot
+
+
+def finding_charts(kind: str) -> tuple[str, ...]:
+    """The charts a finding of ``kind`` is marked on (an unknown kind goes on the loss chart)."""
+    return FINDING_CHARTS.get(kind, ("Loss",))
+
+
+def finding_label(kind: str) -> str:
+    return FINDING_LABELS.get(kind, kind.replace("_", " "))
+
+
+def severity_color(severity: str) -> str:
+    return SEVERITY_COLORS.get(severity, SEVERITY_COLORS[WARNING])
+
+
+def short_run_label(label: str, limit: int = 18) -> str:
+    """A run's label short enough to prefix a marker or a findings row (the folder's timestamp dropped)."""
+    label = re.sub(r"^\d{8}-\d{6}-?", "", label) or label
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def distinct_run_labels(labels: list[str], limit: int = 14) -> list[str]:
+    """Short labels that tell overlaid runs apart: timestamps dropped, and the leading words they all share cut
+    (``ultrafeedback-b0.1``, ``ultrafeedback-b0.5`` -> ``b0.1``, ``b0.5``)."""
+    names = [short_run_label(label, 10_000) for label in labels]
+    if len(names) > 1:
+        prefix = os.path.commonprefix(names)
+        cut = max(prefix.rfind(sep) for sep in "-_ /:") + 1
+        if cut and all(len(name) > cut for name in names):
+            names = [name[cut:] for name in names]
+    return [short_run_label(name, limit) for name in names]
 
 
 @dataclass
@@ -154,9 +224,10 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
 
 
 class ChartPanel(QWidget):
-    """A grid of metric plots that can show one or several runs at once."""
+    """A grid of metric plots that can show one or several runs at once, with markers for their findings."""
 
     readout = Signal(str)  # hover text: chart, x and the values under the mouse
+    updated = Signal()  # after a timer redraw that changed curves, runs or findings (the findings strip listens)
 
     def __init__(self, parent: QWidget | None = None, columns: int = 4):
         super().__init__(parent)
@@ -183,6 +254,11 @@ class ChartPanel(QWidget):
         self.run_order: list[str] = []
         self.run_labels: dict[str, str] = {}
         self.dirty: set[tuple[str, str]] = set()
+        self.findings: dict[str, dict[str, Finding]] = {}  # run -> kind -> its newest finding
+        self.markers: dict[tuple[str, str], list[tuple[str, pg.InfiniteLine]]] = {}  # (run, kind) -> (chart, line)
+        self.highlighted: tuple[str, str] | None = None
+        self._markers_dirty = False  # findings, runs or the x axis changed: rebuild the markers on the next redraw
+        self._changed = False  # runs changed since the last redraw (tell the findings strip)
         self.smoothing = 0.0
         self.x_axis = "step"
         self._timer = QTimer(self)
@@ -198,6 +274,11 @@ class ChartPanel(QWidget):
             self.run_order.append(run_id)
             self.run_labels[run_id] = label or run_id
             self._restyle()
+            self._markers_dirty = self._changed = True  # marker labels name the run once several are shown
+        elif label and self.run_labels.get(run_id) != label:
+            self.run_labels[run_id] = label
+            self._restyle()
+            self._markers_dirty = self._changed = True
 
     def remove_run(self, run_id: str) -> None:
         for key in [k for k in self.items if k[0] == run_id]:
@@ -209,6 +290,12 @@ class ChartPanel(QWidget):
         if run_id in self.run_order:
             self.run_order.remove(run_id)
             self.run_labels.pop(run_id, None)
+        self.findings.pop(run_id, None)
+        for key in [k for k in self.markers if k[0] == run_id]:
+            self._remove_marker(key)
+        if self.highlighted and self.highlighted[0] == run_id:
+            self.highlighted = None
+        self._markers_dirty = self._changed = True
         self._restyle()
 
     def clear(self) -> None:
@@ -256,6 +343,127 @@ class ChartPanel(QWidget):
         for record in records:
             self.add_record(run_id, record)
 
+    def logged_steps(self, run_id: str) -> int:
+        """How many training (not eval) points the run has on its busiest chart."""
+        counts = [b.n for (rid, metric), b in self.buffers.items() if rid == run_id and not is_eval_metric(metric)]
+        return max(counts, default=0)
+
+    # ---- findings ---------------------------------------------------------------------------------
+    def set_finding(self, run_id: str, finding: Finding | dict) -> None:
+        """Show a finding of a run (live or read back); one of the same kind already shown is replaced."""
+        if isinstance(finding, dict):
+            finding = Finding.from_dict(finding)
+        if run_id not in self.run_order:
+            self.add_run(run_id)
+        self.findings.setdefault(run_id, {})[finding.kind] = finding
+        self._markers_dirty = True
+
+    def set_findings(self, run_id: str, findings: list[Finding], merge: bool = False) -> None:
+        """Replace a run's findings (``merge``: only add kinds not already shown, which live events keep fresher)."""
+        if run_id not in self.run_order:
+            self.add_run(run_id)
+        shown = self.findings.setdefault(run_id, {})
+        if not merge:
+            shown.clear()
+        for finding in findings:
+            if not (merge and finding.kind in shown):
+                shown[finding.kind] = finding
+        self._markers_dirty = True
+
+    def short_labels(self) -> dict[str, str]:
+        """Each run's short label, telling the runs shown apart (markers and findings rows are prefixed with it)."""
+        return dict(
+            zip(self.run_order, distinct_run_labels([self.run_labels.get(r, r) for r in self.run_order]), strict=True)
+        )
+
+    def findings_of(self, run_id: str) -> list[Finding]:
+        """A run's findings by the step where each began."""
+        return sorted(self.findings.get(run_id, {}).values(), key=lambda f: (f.step, f.kind))
+
+    def markers_on(self, title: str) -> list[tuple[str, str, float]]:
+        """(run, kind, x) of the finding markers drawn on one chart (after a redraw)."""
+        return [
+            (run_id, kind, float(line.value()))
+            for (run_id, kind), lines in self.markers.items()
+            for chart, line in lines
+            if chart == title
+        ]
+
+    def highlight_finding(self, run_id: str, kind: str) -> None:
+        """Draw one finding's markers thicker (the one picked in the findings strip); the others as usual."""
+        self.highlighted = (run_id, kind) if kind in self.findings.get(run_id, {}) else None
+        for key, lines in self.markers.items():
+            finding = self.findings.get(key[0], {}).get(key[1])
+            if finding is not None:
+                for _chart, line in lines:
+                    line.setPen(self._marker_pen(finding, key == self.highlighted))
+
+    def _marker_pen(self, finding: Finding, highlighted: bool = False) -> QPen:
+        pen = QPen(QColor(severity_color(finding.severity)))
+        pen.setCosmetic(True)
+        pen.setWidthF(3.0 if highlighted else 1.4)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        return pen
+
+    def _marker_x(self, run_id: str, step: float) -> float | None:
+        """Where a step lies on the current x axis (on the epoch axis: read off the run's own points)."""
+        if self.x_axis == "step":
+            return float(step)
+        for (rid, _metric), buffer in self.buffers.items():
+            if rid != run_id or not buffer.n:
+                continue
+            steps, epochs = buffer.x("step"), buffer.x("epoch")
+            known = np.isfinite(epochs)
+            if known.any():
+                return float(np.interp(step, steps[known], epochs[known]))
+        return None
+
+    def _remove_marker(self, key: tuple[str, str]) -> None:
+        for chart, line in self.markers.pop(key, []):
+            self.plots[chart].removeItem(line)
+
+    def _rebuild_markers(self) -> None:
+        for key in list(self.markers):
+            self._remove_marker(key)
+        several = len(self.run_order) > 1
+        short = self.short_labels()
+        per_chart: dict[str, int] = {}
+        shown = [(run_id, f) for run_id in self.run_order for f in self.findings_of(run_id)]
+        for run_id, finding in sorted(shown, key=lambda item: item[1].step):
+            x = self._marker_x(run_id, finding.step)
+            if x is None:
+                continue
+            label = finding_label(finding.kind)
+            if several:
+                label = f"{short[run_id]} · {label}"
+            color = QColor(severity_color(finding.severity))
+            tip = f"step {finding.step} · {finding.title}\n{finding.evidence}"
+            lines = []
+            for chart in finding_charts(finding.kind):
+                if chart not in self.plots:
+                    continue
+                index = per_chart.get(chart, 0)
+                per_chart[chart] = index + 1
+                position = MARKER_LABEL_POSITIONS[index % len(MARKER_LABEL_POSITIONS)]
+                line = pg.InfiniteLine(
+                    pos=x,
+                    angle=90,
+                    movable=False,
+                    pen=self._marker_pen(finding, (run_id, finding.kind) == self.highlighted),
+                    label=label,
+                    labelOpts={"position": position, "color": "#ffffff", "fill": pg.mkBrush(color)},
+                )
+                line.setZValue(20)
+                line.setToolTip(tip)
+                if line.label is not None:
+                    font = QFont()
+                    font.setPointSizeF(7.5)
+                    line.label.setFont(font)
+                    line.label.setToolTip(tip)
+                self.plots[chart].addItem(line, ignoreBounds=True)  # a marker never stretches the axes
+                lines.append((chart, line))
+            self.markers[(run_id, finding.kind)] = lines
+
     def series(self, run_id: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
         buffer = self.buffers.get((run_id, metric))
         if buffer is None:
@@ -277,6 +485,7 @@ class ChartPanel(QWidget):
     def set_x_axis(self, axis: str) -> None:
         self.x_axis = "epoch" if axis == "epoch" else "step"
         self.dirty.update(self.buffers)
+        self._markers_dirty = True
 
     def set_log_scale(self, on: bool) -> None:
         for title in LOG_SCALE_CHARTS:
@@ -284,8 +493,8 @@ class ChartPanel(QWidget):
 
     # ---- drawing ----------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Push changed buffers into their plot items (called by the ~20 Hz timer)."""
-        if not self.dirty:
+        """Push changed buffers into their plot items, and rebuild changed markers (called by the ~20 Hz timer)."""
+        if not (self.dirty or self._markers_dirty or self._changed):
             return
         for key in list(self.dirty):
             buffer = self.buffers.get(key)
@@ -299,6 +508,11 @@ class ChartPanel(QWidget):
                 y = ema(y, self.smoothing)
             item.setData(x, y)
         self.dirty.clear()
+        if self._markers_dirty:
+            self._markers_dirty = False
+            self._rebuild_markers()
+        self._changed = False
+        self.updated.emit()
 
     def _make_item(self, key: tuple[str, str]) -> pg.PlotDataItem:
         run_id, metric = key

@@ -4,6 +4,10 @@ The run history lists every run in the data folder with its status, base model, 
 and final eval metrics. Select one run to view it, or several to overlay their curves (how sweeps are compared:
 lowest eval loss, highest eval reward accuracy). Live events from the training worker arrive on the GUI thread
 and only append to the chart buffers; the charts redraw on their own ~20 Hz timer.
+
+Above the charts, the findings strip lists what the diagnostics found in the runs shown (live ``finding`` events,
+or a past run's ``findings.json``, or a replay of its records when it has none), and the charts mark the step
+where each finding began.
 """
 
 from __future__ import annotations
@@ -31,17 +35,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dpostudio.core.diagnostics.findings import Finding
 from dpostudio.core.training.event_types import (
     END_STATES,
     EVAL,
     EVAL_LOSS,
     EVAL_REWARDS_ACCURACIES,
+    FINDING,
     INTERRUPTED,
     LOG,
     STARTED,
     is_eval_metric,
 )
+from dpostudio.core.training.runs import Run
 from dpostudio.ui.metrics.charts import ChartPanel
+from dpostudio.ui.metrics.findings_strip import FindingEntry, FindingsStrip
 from dpostudio.ui.tasks import Task, run_task
 
 COLUMNS = ("Run", "Status", "Model", "Dataset", "β", "LR", "Batch", "Steps", "Eval loss", "Eval acc")
@@ -96,6 +104,23 @@ def load_run_records(run_id: str) -> list[dict[str, Any]]:
     run = get_run(run_id)
     records = run.metrics(LOG) + run.metrics(EVAL)
     return sorted(records, key=lambda r: (r.get("step", 0), any(is_eval_metric(k) for k in r)))
+
+
+def load_run_findings(run: Run) -> list[Finding]:
+    """A run's findings (``Run.findings()``: its ``findings.json``, or a replay of its records); [] on any error, so
+    a run whose findings cannot be read still shows its curves."""
+    try:
+        return run.findings()
+    except Exception:
+        return []
+
+
+def load_run_view(run_id: str) -> tuple[list[dict[str, Any]], list[Finding]]:
+    """What the charts show of a past run: its records and its findings (runs off the GUI thread)."""
+    from dpostudio.core.training.runs import get_run
+
+    records = load_run_records(run_id)
+    return records, load_run_findings(get_run(run_id))
 
 
 def write_metrics_csv(records: list[dict[str, Any]], path: str | Path) -> int:
@@ -163,6 +188,9 @@ class MetricsPane(QWidget):
 
         # chart controls
         self.charts = ChartPanel(self)
+        self.findings_strip = FindingsStrip(self)
+        self.findings_strip.findingSelected.connect(self.charts.highlight_finding)
+        self.charts.updated.connect(self._update_findings_strip)
         self.smoothing = QSlider(Qt.Orientation.Horizontal, self)
         self.smoothing.setRange(0, 95)
         self.smoothing.setValue(0)
@@ -200,6 +228,7 @@ class MetricsPane(QWidget):
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.addLayout(controls)
+        bottom_layout.addWidget(self.findings_strip)
         bottom_layout.addWidget(self.charts, 1)
         bottom_layout.addWidget(self.readout)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -304,19 +333,22 @@ class MetricsPane(QWidget):
     def _load(self, run_id: str, label: str | None) -> None:
         self._loading.add(run_id)
 
-        def done(records):
+        def done(result):
+            records, findings = result
             self._loading.discard(run_id)
             if run_id == self.live_run_id and run_id in self.charts.runs():
                 for record in records:  # merge: live points may already be there
                     self.charts.add_record(run_id, record, merge=True)
+                self.charts.set_findings(run_id, findings, merge=True)  # live finding events are fresher
                 return
             self.charts.set_records(run_id, records, label)
+            self.charts.set_findings(run_id, findings)
 
         def failed(text, _tb):
             self._loading.discard(run_id)
             self.message.emit("error", f"could not read the metrics of run {run_id}: {text}")
 
-        run_task(self, load_run_records, run_id, on_result=done, on_error=failed)
+        run_task(self, load_run_view, run_id, on_result=done, on_error=failed)
 
     # ---- live events ------------------------------------------------------------------------------
     @Slot(object)
@@ -336,8 +368,29 @@ class MetricsPane(QWidget):
                 self.live_run_id,
                 {"step": event.get("step"), "epoch": event.get("epoch"), **(event.get("metrics") or {})},
             )
+        elif kind == FINDING and self.live_run_id:
+            data = event.get("finding")
+            if isinstance(data, dict):
+                try:
+                    finding = Finding.from_dict(data)
+                except (TypeError, ValueError):
+                    return
+                self.charts.set_finding(self.live_run_id, finding)  # drawn by the charts' timer, like the points
         elif kind in END_STATES:
             self.refresh_runs()
+
+    # ---- findings ---------------------------------------------------------------------------------
+    @Slot()
+    def _update_findings_strip(self) -> None:
+        """After a chart redraw: the strip lists the findings of the runs now on the charts."""
+        charts = self.charts
+        short = charts.short_labels()
+        entries = [
+            FindingEntry(run_id, charts.run_labels.get(run_id, run_id), finding, short[run_id])
+            for run_id in charts.runs()
+            for finding in charts.findings_of(run_id)
+        ]
+        self.findings_strip.set_findings(entries, {run_id: charts.logged_steps(run_id) for run_id in charts.runs()})
 
     # ---- export -----------------------------------------------------------------------------------
     def export_csv(self, run_id: str, path: str) -> int:
