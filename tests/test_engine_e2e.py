@@ -123,3 +123,28 @@ def test_max_length_too_small_for_any_example(embedded_model, small_pairs):
     run = train(quick_config(small_pairs, max_length=16))
     assert run.info()["status"] == "failed"
     assert "max_length 16 is too small" in run.info()["message"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "first_loss"),
+    [
+        # RPO: at step 1 the policy is the reference, so the DPO part is ln 2 and the SFT part (the chosen answers'
+        # negative log-likelihood per token) comes on top of it
+        ({"loss_type": "sigmoid+sft", "loss_weights": [1.0, 1.0]}, lambda loss: loss > 0.6932 + 0.1),
+        # IPO: (margin - 1/(2·beta))² with a zero margin is (1/0.2)² = 25
+        ({"loss_type": "ipo"}, lambda loss: loss == pytest.approx(25.0, rel=1e-3)),
+    ],
+    ids=["rpo", "ipo"],
+)
+def test_other_losses_train_and_log_trls_metrics(embedded_model, small_pairs, changes, first_loss):
+    run = train(quick_config(small_pairs, max_steps=2, eval_steps=2, save_steps=2, **changes), lambda event: None)
+    assert run.info()["status"] == "finished", run.info()
+    logs = run.metrics("log")
+    assert [m["step"] for m in logs] == [1, 2]
+    for name in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+                 "logps/chosen", "logps/rejected"):
+        assert name in logs[-1], name
+    assert first_loss(logs[0]["loss"]), logs[0]["loss"]  # TRL computed the loss asked for, not plain DPO
+    assert run.metrics("eval") and "eval_loss" in run.metrics("eval")[-1]
+    assert f"loss: {changes['loss_type']}" in run.log_path.read_text(encoding="utf-8")
+    assert run.config().loss_type == changes["loss_type"]

@@ -64,6 +64,51 @@ def test_optional_fields_accept_empty(pane):
     assert pane.build_config().lora_target_modules == ["q_proj", "v_proj"]
 
 
+def test_loss_field_offers_every_loss_with_its_words_and_takes_a_combination(pane):
+    from PySide6.QtCore import Qt
+
+    from dpostudio.core.training.losses import LOSS_HELP, LOSS_SUGGESTIONS
+
+    loss, weights = pane.editors["loss_type"], pane.editors["loss_weights"]
+    combo = loss.widget
+    assert [combo.itemText(i) for i in range(combo.count())] == list(LOSS_SUGGESTIONS)
+    for i in range(combo.count()):
+        assert combo.itemData(i, Qt.ItemDataRole.ToolTipRole) == LOSS_HELP[combo.itemText(i)]
+    assert combo.isEditable()
+    assert "sigmoid: The original DPO loss" in combo.toolTip()  # the chosen loss's words under the help
+
+    combo.setCurrentText("ipo")
+    assert "ipo: IPO" in combo.toolTip() and not loss.error.isVisible()
+    combo.setEditText("sigmoid+sfft")  # typed: checked as it is typed
+    assert loss.error.isVisible() and "did you mean 'sft'" in loss.error.text()
+    combo.setEditText("sigmoid+sft")
+    assert not loss.error.isVisible()
+    assert "sigmoid+sft: RPO" in combo.toolTip()
+
+    weights.widget.setText("1.0, 0.5, 2")  # three weights for two losses: said under the weights
+    assert weights.error.isVisible() and "3 weights for 2 losses" in weights.error.text()
+    weights.widget.setText("1.0, 0.5")
+    assert not weights.error.isVisible()
+    config = pane.build_config()
+    assert (config.loss_type, config.loss_weights) == ("sigmoid+sft", [1.0, 0.5])
+    combo.setCurrentText("sigmoid")  # changing the loss checks the weights again
+    assert weights.error.isVisible() and "2 weights for 1 loss" in weights.error.text()
+    assert not loss.error.isVisible()
+    weights.widget.setText("")
+    assert not weights.error.isVisible()
+
+    smoothing = pane.editors["label_smoothing"]
+    smoothing.widget.setText("0.1")
+    assert "change nothing" in smoothing.error.text()
+    combo.setCurrentText("robust")
+    assert not smoothing.error.isVisible()
+    assert pane.build_config().label_smoothing == 0.1
+
+    pane.load_config(RunConfig(loss_type="sigmoid+bco_pair+sft", loss_weights=[0.8, 0.2, 1.0]))
+    assert combo.currentText() == "sigmoid+bco_pair+sft" and weights.widget.text() == "0.8, 0.2, 1.0"
+    assert pane.build_config().loss_weights == [0.8, 0.2, 1.0]
+
+
 @pytest.mark.parametrize("name", preset_names())
 def test_presets_fill_the_form(pane, name):
     data_requests = []
@@ -93,7 +138,7 @@ def test_twinllama_and_gpt2_recipes_match_the_write_ups():
     assert (gpt2.max_steps, gpt2.max_length, gpt2.warmup_steps, gpt2.gradient_checkpointing) == (500, 512, 50, True)
     mac = get_preset("Recipe: Mistral").apply()
     assert (mac.device, mac.precision, mac.optimizer, mac.eval_ratio) == ("mps", "fp16", "adamw_torch", 0.1)
-    assert len(PRESETS) == 4
+    assert len(PRESETS) == 5
 
 
 def test_memory_estimate_shapes():

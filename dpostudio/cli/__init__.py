@@ -1,4 +1,4 @@
-"""Headless twins of the panes: ``dpostudio train|runs|import-gguf|data|plugins|export|push|compare ...``.
+"""Headless twins of the panes: ``dpostudio train|runs|import-gguf|data|plugins|export|push|compare|pairs ...``.
 
 One module per command group; each has ``add_parser(subparsers)`` and handlers named ``cmd_<what>`` that return
 an exit code. ``dpostudio`` with no arguments opens the desktop app. Heavy libraries (torch, transformers) are
@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dpostudio.cli import compare, data, export, plugins, train
+from dpostudio.cli import compare, data, export, pairs, plugins, train
 from dpostudio.core.errors import UserError
 from dpostudio.core.training.run_config import ConfigError
 
-COMMAND_GROUPS = (train, data, plugins, export, compare)
+COMMAND_GROUPS = (train, data, plugins, export, compare, pairs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -437,5 +437,9 @@ class MainWindow(QMainWindow):
                 )
             event.ignore()
             return
+        if self.comparison_pane.is_running():
+            # every finished item is already saved; stop the rest and let its process end
+            self.comparison_pane.stop()
+            self.comparison_pane.wait(10_000)
         self.save_geometry()
         super().closeEvent(event)

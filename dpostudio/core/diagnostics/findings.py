@@ -84,7 +84,7 @@ WORDS: dict[str, _Words] = {
         "the chosen answers lose probability too. The probability taken from both goes to other text, so the "
         "tuned model can drift towards answers nobody wrote (often longer or off-style) even though the reward "
         "curves look good.",
-        "Add a supervised term on the chosen answers (RPO: TRL's loss_type sigmoid plus sft), which keeps them "
+        "Add a supervised term on the chosen answers (RPO: loss_type 'sigmoid+sft'), which keeps them "
         "likely; or raise beta (it keeps the model closer to where it started, e.g. 0.1 → 0.3); or lower the "
         "learning rate. Pairs whose two answers are nearly identical make this worse.",
     ),

@@ -23,6 +23,8 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 HYPERPARAMETERS = (
     ("beta", "DPO beta"),
     ("loss_type", "loss"),
+    ("loss_weights", "loss weights"),
+    ("label_smoothing", "label smoothing"),
     ("max_length", "max length (tokens)"),
     ("learning_rate", "learning rate"),
     ("lr_scheduler_type", "scheduler"),

@@ -41,6 +41,7 @@ from dpostudio.core.training.event_types import (
     FindingEvent,
     TrainingEvent,
 )
+from dpostudio.core.training.losses import resolved_label_smoothing, split_loss_type
 from dpostudio.core.training.run_config import ConfigError, RunConfig
 from dpostudio.core.training.runs import Run, RunError, create_run, get_run
 
@@ -218,6 +219,9 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
         }
     )
     run.log(f"{'resuming' if resuming else 'starting'} on {choice.describe()}")
+    if config.loss_type != "sigmoid" or config.loss_weights is not None:
+        weights = f" with weights {', '.join(f'{w:g}' for w in config.loss_weights)}" if config.loss_weights else ""
+        run.log(f"loss: {config.loss_type}{weights}")
 
     trainer, callback = build_trainer(config, run, choice, emit, cancel)
     if cancel.is_set():
@@ -340,11 +344,15 @@ def dpo_arguments(config: RunConfig, run: Run, choice: DeviceChoice, has_eval: b
     from trl import DPOConfig
 
     warmup: float = config.warmup_steps if config.warmup_steps else config.warmup_ratio
+    losses = split_loss_type(config.loss_type)
     eval_strategy = "steps" if has_eval and config.eval_steps else ("epoch" if has_eval else "no")
     return DPOConfig(
         output_dir=str(run.checkpoints_dir),
         beta=config.beta,
-        loss_type=[config.loss_type],
+        loss_type=losses,
+        loss_weights=config.loss_weights,
+        label_smoothing=resolved_label_smoothing(losses, config.label_smoothing),
+        discopop_tau=config.discopop_tau,
         max_length=config.max_length,
         learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler_type,

@@ -136,6 +136,13 @@ PRESETS: tuple[Preset, ...] = (
             "eval_steps": 50,
         },
     ),
+    Preset(
+        "RPO: DPO plus an SFT term on the chosen answers (loss sigmoid+sft, weights 1.0, 1.0)",
+        "Sets only the loss, over your other settings: TRL's sigmoid (DPO) and sft losses added with weights 1.0 "
+        "and 1.0, as in the RPO paper. The SFT term keeps the chosen answers likely while the margin grows: the "
+        "fix for likelihood displacement.",
+        {"loss_type": "sigmoid+sft", "loss_weights": [1.0, 1.0]},
+    ),
 )
 
 

@@ -7,6 +7,8 @@ so the CLI, the GUI and the file loader all validate the same way.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -17,26 +19,17 @@ from dpostudio.core.data.formats import DATA_FORMATS
 from dpostudio.core.data.problems import DEFAULT_DROP, PROBLEM_KINDS
 from dpostudio.core.errors import UserError
 from dpostudio.core.training.device import DEVICES, PRECISIONS
+from dpostudio.core.training.losses import (
+    COMBINATIONS,
+    LABEL_SMOOTHING_LOSSES,
+    LOSS_HELP,
+    LOSS_NAMES,
+    LOSS_SUGGESTIONS,
+    split_loss_type,
+)
 
 DEFAULT_MODEL = "embedded:smollm2-135m-instruct"
 DEFAULT_DATASET = "builtin:demo"
-LOSS_TYPES = (
-    "sigmoid",
-    "hinge",
-    "ipo",
-    "exo_pair",
-    "nca_pair",
-    "robust",
-    "bco_pair",
-    "sppo_hard",
-    "aot",
-    "aot_unpaired",
-    "apo_zero",
-    "apo_down",
-    "discopop",
-    "sft",
-    "sigmoid_norm",
-)
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adamw_8bit", "paged_adamw_8bit")
 PROMPT_TEMPLATES = ("chat", "alpaca", "none")
@@ -59,8 +52,17 @@ def _f(
     min: float | None = None,
     max: float | None = None,
     min_exclusive: bool = False,
+    max_exclusive: bool = False,
     optional: bool = False,
+    check: Callable[[str, Any], Any] | None = None,
+    suggestions: tuple[str, ...] | None = None,
+    choice_help: dict[str, str] | None = None,
+    related: tuple[str, ...] = (),
 ):
+    """A config field with its metadata. ``check(name, value)`` replaces the type check for fields with their own
+    syntax (it returns the normalised value or raises ConfigError); ``suggestions`` are values the form offers
+    while accepting others (``choices`` allows only those); ``choice_help`` gives plain words per choice or
+    suggestion; ``related`` names fields whose value this one is checked against (the form checks them together)."""
     meta = {
         "group": group,
         "help": help,
@@ -68,11 +70,62 @@ def _f(
         "min": min,
         "max": max,
         "min_exclusive": min_exclusive,
+        "max_exclusive": max_exclusive,
         "optional": optional,
+        "check": check,
+        "suggestions": suggestions,
+        "choice_help": choice_help,
+        "related": related,
     }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def _check_loss_type(name: str, value: Any) -> str:
+    """One of TRL's loss names, or several joined with '+' (a list or commas are accepted too), normalised to
+    ``"a+b"``."""
+    if not isinstance(value, (str, list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(name, f"must be a loss name such as 'sigmoid', or names joined with '+', not {value!r}")
+    losses = split_loss_type(value)
+    if not losses:
+        raise ConfigError(name, "must not be empty")
+    for loss in losses:
+        if loss not in LOSS_NAMES:
+            hint = _closest(loss, set(LOSS_NAMES))
+            raise ConfigError(
+                name,
+                f"unknown loss {loss!r}"
+                + (f" (did you mean {hint!r}?)" if hint else "")
+                + f"; must be one of {', '.join(LOSS_NAMES)}, or several joined with '+' "
+                f"(e.g. {next(iter(COMBINATIONS))} for RPO)",
+            )
+    repeated = next((loss for i, loss in enumerate(losses) if loss in losses[:i]), None)
+    if repeated:
+        raise ConfigError(name, f"{repeated!r} is named twice; give each loss once and weigh it in loss_weights")
+    return "+".join(losses)
+
+
+def _check_weights(name: str, value: Any) -> list[float]:
+    """A list of numbers (also written '1.0, 0.5' or '[1.0, 0.5]'), each 0 or more, not all 0."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.strip().strip("[]").split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(name, f"must be a list of numbers such as [1.0, 1.0], not {value!r}")
+    weights = []
+    for item in value:
+        try:
+            if isinstance(item, bool):
+                raise ValueError
+            weight = float(item)
+        except (TypeError, ValueError):
+            raise ConfigError(name, f"must be a list of numbers such as [1.0, 1.0]; {item!r} is not a number") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(name, f"each weight must be a number of 0 or more, not {item!r}")
+        weights.append(weight)
+    if not any(weights):
+        raise ConfigError(name, "at least one weight must be above 0")
+    return weights
 
 
 @dataclass
@@ -172,8 +225,42 @@ class RunConfig:
     loss_type: str = _f(
         "sigmoid",
         "DPO",
-        "The DPO loss. 'sigmoid' is the original DPO loss; 'ipo', 'hinge' and others are variants.",
-        choices=LOSS_TYPES,
+        "The preference loss: 'sigmoid' is the original DPO; or another of TRL's losses ("
+        + ", ".join(LOSS_NAMES[1:])
+        + "); or several joined with '+', added up with loss_weights. 'sigmoid+sft' is RPO (DPO plus an SFT term "
+        "that keeps the chosen answers likely).",
+        check=_check_loss_type,
+        suggestions=LOSS_SUGGESTIONS,
+        choice_help=LOSS_HELP,
+    )
+    loss_weights: list[float] | None = _f(
+        None,
+        "DPO",
+        "Weight of each loss in loss_type, in the same order, e.g. [1.0, 1.0] for sigmoid+sft (empty: 1.0 each).",
+        optional=True,
+        check=_check_weights,
+        related=("loss_type",),
+    )
+    label_smoothing: float | None = _f(
+        None,
+        "DPO",
+        "Used by the robust, exo_pair and aot losses: for robust the share of pairs whose labels you think are "
+        "wrong (e.g. 0.1); for exo_pair the paper's epsilon (e.g. 0.001, must be above 0). Empty: 0.1 for robust, "
+        "0.001 for exo_pair, 0 otherwise.",
+        min=0.0,
+        max=0.5,
+        max_exclusive=True,
+        optional=True,
+        related=("loss_type",),
+    )
+    discopop_tau: float = _f(
+        0.05,
+        "DPO",
+        "Temperature of the discopop loss (only it uses this): how sharply it switches between its two parts. The "
+        "paper's 0.05 is the usual value.",
+        min=0.0,
+        min_exclusive=True,
+        max=10.0,
     )
     max_length: int = _f(
         256, "DPO", "Longest prompt + answer in tokens; longer rows are truncated.", min=16, max=131072
@@ -266,6 +353,7 @@ class RunConfig:
             setattr(self, f.name, _check_value(f, getattr(self, f.name)))
         if not self.lora_target_modules:
             raise ConfigError("lora_target_modules", "name at least one module or 'all-linear'")
+        _check_loss_settings(self)
 
     def replace(self, **changes: Any) -> RunConfig:
         return RunConfig.from_dict({**self.to_dict(), **changes})
@@ -368,6 +456,9 @@ def _check_value(f: dataclasses.Field, value: Any) -> Any:
         if meta.get("optional"):
             return None
         raise ConfigError(name, "a value is required")
+    check = meta.get("check")
+    if check is not None:
+        return check(name, value)
     default = field_default(f)
     kind = type(default) if default is not None else _optional_kind(f)
     if kind is bool:
@@ -399,9 +490,33 @@ def _check_value(f: dataclasses.Field, value: Any) -> Any:
     if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
         bound = "greater than" if meta.get("min_exclusive") else "at least"
         raise ConfigError(name, f"must be {bound} {lo:g}, not {value:g}")
-    if hi is not None and value > hi:
-        raise ConfigError(name, f"must be at most {hi:g}, not {value:g}")
+    if hi is not None and (value > hi or (meta.get("max_exclusive") and value == hi)):
+        bound = "less than" if meta.get("max_exclusive") else "at most"
+        raise ConfigError(name, f"must be {bound} {hi:g}, not {value:g}")
     return value
+
+
+def _check_loss_settings(config: RunConfig) -> None:
+    """The checks between loss_type and the settings it reads."""
+    losses = split_loss_type(config.loss_type)
+    if config.loss_weights is not None and len(config.loss_weights) != len(losses):
+        count = len(config.loss_weights)
+        raise ConfigError(
+            "loss_weights",
+            f"{count} weight{'s' if count != 1 else ''} for {len(losses)} loss{'es' if len(losses) != 1 else ''} "
+            f"({config.loss_type}): give one weight per loss, in the same order, or leave it empty for 1.0 each",
+        )
+    if config.label_smoothing is not None:
+        if "exo_pair" in losses and config.label_smoothing == 0:
+            raise ConfigError(
+                "label_smoothing", "must be above 0 with the exo_pair loss (the EXO paper uses 0.001), or empty"
+            )
+        if config.label_smoothing > 0 and not set(losses) & set(LABEL_SMOOTHING_LOSSES):
+            raise ConfigError(
+                "label_smoothing",
+                f"only the {', '.join(LABEL_SMOOTHING_LOSSES)} losses use it, so with {config.loss_type} it would "
+                "change nothing; leave it empty (or pick robust for DPO that allows for wrong labels)",
+            )
 
 
 def _optional_kind(f: dataclasses.Field) -> type:

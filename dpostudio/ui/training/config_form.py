@@ -1,8 +1,10 @@
 """The run-config form of the Training pane, generated from ``RunConfig.field_specs()``.
 
 Each field gets an editor chosen from its type and metadata (group, help text, choices, range), so a new config
-field appears in the form without UI code. Data-group fields belong to the Dataset pane and are taken from its
-``data_config()``. Each field is validated as it is edited through ``RunConfig.from_dict`` and its message is
+field appears in the form without UI code. A field with ``suggestions`` gets an editable list (the loss: one name or
+a '+'-joined combination), ``choice_help`` gives each entry its tooltip, and a field is checked together with its
+``related`` fields (the loss weights against the loss). Data-group fields belong to the Dataset pane and are taken
+from its ``data_config()``. Each field is validated as it is edited through ``RunConfig.from_dict`` and its message is
 shown next to it. ``ConfigFormMixin`` holds the form half of ``TrainingPane``.
 """
 
@@ -17,6 +19,7 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QCompleter,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -44,6 +47,8 @@ LABELS = {
     "trust_remote_code": "Trust remote code",
     "beta": "Beta (β)",
     "loss_type": "Loss",
+    "loss_weights": "Loss weights",
+    "discopop_tau": "DiscoPOP tau (τ)",
     "max_length": "Max length (tokens)",
     "lora_r": "Rank r",
     "lora_alpha": "Alpha",
@@ -77,10 +82,17 @@ def _kind(spec: dataclasses.Field) -> type:
     if default is not None:
         return type(default)
     text = str(spec.type)
-    for kind in (bool, int, float, str):
+    for kind in (bool, int, float, str, list):
         if text.startswith(kind.__name__):
             return kind
     return str
+
+
+def _number_or_text(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def format_value(value: Any) -> str:
@@ -93,8 +105,9 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def parse_value(text: str, kind: type) -> Any:
-    """Text from an editor to a typed value; unparsable text is passed on so validation can name the problem."""
+def parse_value(text: str, kind: type, item_kind: type = str) -> Any:
+    """Text from an editor to a typed value; unparsable text is passed on so validation can name the problem.
+    Lists are written with commas; ``item_kind`` float reads their items as numbers."""
     text = text.strip()
     if text == "":
         return None
@@ -113,8 +126,17 @@ def parse_value(text: str, kind: type) -> Any:
         except ValueError:
             return text
     if kind is list:
-        return [part.strip() for part in text.split(",") if part.strip()]
+        parts = [part.strip() for part in text.strip("[]").split(",") if part.strip()]
+        return [_number_or_text(part) for part in parts] if item_kind is float else parts
     return text
+
+
+def choice_words(meta: Mapping[str, Any], value: str) -> str:
+    """Plain words for a value of a field with ``choice_help``: its own, or one line per '+'-joined part."""
+    helps = meta.get("choice_help") or {}
+    if value in helps:
+        return f"{value}: {helps[value]}"
+    return "\n".join(f"{part.strip()}: {helps[part.strip()]}" for part in value.split("+") if part.strip() in helps)
 
 
 class FieldEditor:
@@ -124,12 +146,24 @@ class FieldEditor:
         self.spec = spec
         self.name = spec.name
         self.kind = _kind(spec)
+        self.item_kind = float if str(spec.type).startswith("list[float]") else str
         meta = spec.metadata
         help_text = meta["help"]
+        self.tooltip = help_text + _range_hint(meta)
         widget: QComboBox | QCheckBox | QLineEdit
-        if meta.get("choices"):
+        if meta.get("choices") or meta.get("suggestions"):
             widget = combo = QComboBox(parent)
-            combo.addItems(list(meta["choices"]))
+            items = list(meta.get("choices") or meta["suggestions"])
+            combo.addItems(items)
+            for i, item in enumerate(items):
+                if item in (meta.get("choice_help") or {}):
+                    combo.setItemData(i, meta["choice_help"][item], Qt.ItemDataRole.ToolTipRole)
+            if not meta.get("choices"):  # suggestions: other values may be typed (checked as they are typed)
+                combo.setEditable(True)
+                combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+                completer = combo.completer()  # a list of matches, not inline completion that swallows a '+'
+                if completer is not None:
+                    completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         elif self.kind is bool:
             widget = QCheckBox(parent)
         else:
@@ -138,8 +172,11 @@ class FieldEditor:
                 line.setPlaceholderText("empty = not set")
             line.setClearButtonEnabled(False)
         widget.setObjectName(f"field_{self.name}")
-        widget.setToolTip(help_text + _range_hint(meta))
+        widget.setToolTip(self.tooltip)
         self.widget = widget
+        if meta.get("choice_help") and isinstance(widget, QComboBox):
+            widget.currentTextChanged.connect(self._describe_choice)
+            self._describe_choice(widget.currentText())
         self.error = QLabel(parent)
         self.error.setObjectName(f"error_{self.name}")
         self.error.setWordWrap(True)
@@ -152,12 +189,17 @@ class FieldEditor:
         box.addWidget(widget)
         box.addWidget(self.error)
 
+    def _describe_choice(self, text: str) -> None:
+        """The tooltip says what the chosen value does, under the field's help."""
+        words = choice_words(self.spec.metadata, text.strip())
+        self.widget.setToolTip(self.tooltip + (f"\n\n{words}" if words else ""))
+
     def value(self) -> Any:
         if isinstance(self.widget, QComboBox):
             return self.widget.currentText()
         if isinstance(self.widget, QCheckBox):
             return self.widget.isChecked()
-        return parse_value(self.widget.text(), self.kind)
+        return parse_value(self.widget.text(), self.kind, self.item_kind)
 
     def set_value(self, value: Any) -> None:
         if isinstance(self.widget, QComboBox):
@@ -186,11 +228,13 @@ def _range_hint(meta: Mapping[str, Any]) -> str:
     lo, hi = meta.get("min"), meta.get("max")
     if lo is None and hi is None:
         return ""
+    below = "less than" if meta.get("max_exclusive") else "at most"
     if lo is not None and hi is not None:
-        return f"\nAllowed: {'more than' if meta.get('min_exclusive') else 'from'} {lo:g} to {hi:g}."
+        upper = f"less than {hi:g}" if meta.get("max_exclusive") else f"to {hi:g}"
+        return f"\nAllowed: {'more than' if meta.get('min_exclusive') else 'from'} {lo:g} {upper}."
     if lo is not None:
         return f"\nAllowed: {'more than' if meta.get('min_exclusive') else 'at least'} {lo:g}."
-    return f"\nAllowed: at most {hi:g}."
+    return f"\nAllowed: {below} {hi:g}."
 
 
 class ConfigFormMixin(_MixinBase):
@@ -266,6 +310,9 @@ class ConfigFormMixin(_MixinBase):
 
     def _on_field_changed(self, name: str) -> None:
         error = self.validate_field(name)
+        for other, editor in self.editors.items():  # fields checked against this one (loss_weights: loss_type)
+            if name in editor.spec.metadata.get("related", ()):
+                self.validate_field(other)
         if name == "max_length" and not error:
             self.maxLengthChanged.emit(int(self.editors[name].value()))
         if name in (
@@ -280,13 +327,18 @@ class ConfigFormMixin(_MixinBase):
             self._estimate_timer.start()
 
     def validate_field(self, name: str) -> str | None:
-        """Check one field on its own through ``RunConfig.from_dict``; show and return its message."""
+        """Check one field through ``RunConfig.from_dict``, together with the fields it is checked against
+        (``related``); show and return its message. A related field's own problem is shown there, not here."""
         editor = self.editors[name]
+        related = [r for r in editor.spec.metadata.get("related", ()) if r in self.editors]
         try:
-            RunConfig.from_dict({name: editor.value()})
+            RunConfig.from_dict({name: editor.value(), **{r: self.editors[r].value() for r in related}})
             error = None
         except ConfigError as exc:
-            error = str(exc).split(": ", 1)[1] if exc.field == name and ": " in str(exc) else str(exc)
+            if exc.field in related:
+                error = None
+            else:
+                error = str(exc).split(": ", 1)[1] if exc.field == name and ": " in str(exc) else str(exc)
         except (TypeError, ValueError) as exc:
             error = str(exc)
         editor.show_error(error)
