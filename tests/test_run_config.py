@@ -76,3 +76,30 @@ def test_none_round_trips_where_the_default_is_not_none(tmp_path):
         config.save(path)
         loaded = RunConfig.load(path)
         assert loaded.eval_steps is None and loaded.save_total_limit is None and loaded.first_n is None
+
+
+def test_extra_eval_sets_are_validated_named_and_round_trip(tmp_path):
+    from dpostudio.core.training.run_config import parse_eval_set
+
+    config = RunConfig(extra_eval_sets=["styled=data/styled.jsonl", "/data/Held-Out.v2.jsonl", "org/ds_name",
+                                        "plugin:synth?split=test"])
+    assert [parse_eval_set(e) for e in config.extra_eval_sets] == [
+        ("styled", "data/styled.jsonl"), ("held_out_v2", "/data/Held-Out.v2.jsonl"), ("ds_name", "org/ds_name"),
+        ("synth", "plugin:synth?split=test")]
+    for suffix in (".toml", ".yaml"):
+        config.save(tmp_path / f"c{suffix}")
+        assert RunConfig.load(tmp_path / f"c{suffix}") == config
+    key, value = parse_override("extra_eval_sets=a.jsonl,b=/x/b.jsonl")
+    assert RunConfig.from_dict({key: value}).extra_eval_sets == ["a.jsonl", "b=/x/b.jsonl"]
+    assert RunConfig().extra_eval_sets == []
+    for entries, words in ((["Styled=x.jsonl"], "'Styled=x.jsonl': the name 'Styled' must be a short identifier"),
+                           (["eval=x.jsonl"], "'eval' is reserved"),
+                           (["a=x.jsonl", "a=y.jsonl"], "'a=y.jsonl': the name 'a' is already used"),
+                           (["x.jsonl", "x=other.jsonl"], "already used"),
+                           (["x="], "'x=': the source is missing"),
+                           (["/data/---.jsonl"], "cannot make a short name"),
+                           ([""], "empty"),
+                           ([3], "must be a list")):
+        with pytest.raises(ConfigError, match="extra_eval_sets") as err:
+            RunConfig(extra_eval_sets=entries)
+        assert words in str(err.value), (entries, str(err.value))

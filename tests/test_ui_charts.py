@@ -149,3 +149,27 @@ def test_chart_series_use_the_shared_metric_names():
                    names.LEARNING_RATE):
         assert metric in METRIC_TO_CHART, metric
     assert names.EVAL_REWARDS_ACCURACIES == "eval_rewards/accuracies" == names.eval_name("rewards/accuracies")
+
+
+def test_extra_eval_sets_share_the_main_eval_chart_as_their_own_series(qtbot):
+    from PySide6.QtCore import Qt
+
+    from dpostudio.ui.metrics.charts import chart_of
+
+    create_application()
+    charts = ChartPanel()
+    qtbot.addWidget(charts)
+    assert chart_of("eval_styled_loss") == chart_of("eval_loss") == "Loss"
+    assert chart_of("eval_held_out_rewards/accuracies") == "Reward accuracy"
+    assert chart_of("eval_aux_loss") is None and chart_of("eval_styled_runtime") is None  # not a set's charted metric
+    charts.add_record("run-a", {"step": 4, "loss": 0.6, "eval_loss": 0.65, "eval_styled_loss": 0.7,
+                                "eval_styled_rewards/accuracies": 0.5, "eval_styled_runtime": 1.0})
+    charts.flush()
+    main, styled = charts.items[("run-a", "eval_loss")], charts.items[("run-a", "eval_styled_loss")]
+    assert styled is not main and styled in charts.plots["Loss"].listDataItems()
+    assert charts.series("run-a", "eval_styled_loss")[1].tolist() == [0.7]
+    assert styled.opts["name"] == "styled eval loss" and main.opts["name"] == "eval loss"
+    assert styled.opts["pen"].style() == Qt.PenStyle.DotLine != main.opts["pen"].style()
+    assert charts.items[("run-a", "eval_styled_rewards/accuracies")].opts["name"] == "styled eval accuracy"
+    charts.remove_run("run-a")
+    assert not charts.plots["Loss"].listDataItems()

@@ -28,6 +28,7 @@ from dpostudio.core.training.event_types import (
     REWARDS_MARGINS,
     STAGE,
     STARTED,
+    extra_eval_sets_in,
 )
 from dpostudio.core.training.run_config import RunConfig, parse_override
 
@@ -128,11 +129,20 @@ class TrainingDisplay:
             )
         elif kind == EVAL:
             m = event["metrics"]
-            self._write(
-                f"  eval @ step {event['step']}: loss {m.get(EVAL_LOSS, NAN):.4f} · "
-                f"margin {m.get(EVAL_REWARDS_MARGINS, NAN):+.3f} · "
-                f"acc {m.get(EVAL_REWARDS_ACCURACIES, NAN):.2f}"
-            )
+            sets = extra_eval_sets_in(m)
+            if EVAL_LOSS in m or not sets:
+                self._write(
+                    f"  eval @ step {event['step']}: loss {m.get(EVAL_LOSS, NAN):.4f} · "
+                    f"margin {m.get(EVAL_REWARDS_MARGINS, NAN):+.3f} · "
+                    f"acc {m.get(EVAL_REWARDS_ACCURACIES, NAN):.2f}"
+                )
+            for name in sets:  # one line per extra eval set
+                p = f"eval_{name}_"
+                self._write(
+                    f"  eval {name} @ step {event['step']}: loss {m.get(p + LOSS, NAN):.4f} · "
+                    f"margin {m.get(p + REWARDS_MARGINS, NAN):+.3f} · "
+                    f"acc {m.get(p + REWARDS_ACCURACIES, NAN):.2f}"
+                )
         elif kind == CHECKPOINT:
             self._write(f"  checkpoint saved at step {event['step']}")
         elif kind == FINDING:

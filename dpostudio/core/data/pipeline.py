@@ -24,6 +24,7 @@ from dpostudio.core.data.sources import BUILTIN_DEMO_DIR, LOCAL_FORMATS, load_ra
 from dpostudio.core.data.stats import PairStats, compute_stats, measure
 from dpostudio.core.data.templates import ALPACA_TEMPLATE, PairPreview, preview_pair, template_pairs  # noqa: F401
 from dpostudio.core.data.validation import apply_policy, validate_pairs
+from dpostudio.core.errors import UserError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -40,6 +41,7 @@ __all__ = [
     "DataReport",
     "load_raw",
     "load_splits",
+    "load_extra_eval_sets",
     "prepare_pairs",
     "inspect_data",
     "preview_row",
@@ -255,6 +257,38 @@ def load_splits(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = N
         [p["row"] for p in prepared.train],
         [p["row"] for p in prepared.eval or []],
     )
+
+
+def load_extra_eval_sets(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> dict[str, Any]:
+    """``config.extra_eval_sets`` as ``{name: Dataset}`` in the order given, each through this same pipeline with
+    the run's template, system prompt, max length and drop choice; all of a set's usable rows are evaluated (no
+    split; the main dataset's column mapping, filters and first N do not apply). A set that cannot be loaded raises
+    ``DataError`` naming it."""
+    from dpostudio.core.training.run_config import parse_eval_set
+
+    sets: dict[str, Any] = {}
+    for entry in config.extra_eval_sets:
+        name, source = parse_eval_set(entry)
+        try:
+            own = config.replace(
+                dataset=source,
+                dataset_config=None,
+                dataset_split="train",
+                first_n=None,
+                eval_ratio=0.0,
+                eval_split=None,
+                data_format="auto",
+                column_prompt=None,
+                column_chosen=None,
+                column_rejected=None,
+                column_system=None,
+                data_filters=[],
+                extra_eval_sets=[],
+            )
+            sets[name] = load_splits(own, tokenizer).train
+        except (DataError, UserError) as exc:
+            raise DataError(f"extra eval set {name!r} ({source}) could not be loaded: {exc}") from None
+    return sets
 
 
 @dataclass

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Sized
 from typing import Literal
 
-from dpostudio.core.data.pipeline import DataError, load_splits
+from dpostudio.core.data.pipeline import DataError, load_extra_eval_sets, load_splits
 from dpostudio.core.diagnostics.findings import RunWatcher, save_findings
 from dpostudio.core.model_store import ModelError, load_model, load_tokenizer, resolve_model
 from dpostudio.core.training.device import DeviceChoice, DeviceError, choose_device, prepare_environment, probe_hardware
@@ -283,9 +283,14 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
         run.log(f"data: {note}")
     if splits.dropped:
         run.log("data: rows left out: " + ", ".join(f"{n} {kind}" for kind, n in splits.dropped.items()))
+    extra_sets = load_extra_eval_sets(config, tokenizer) if config.extra_eval_sets else {}
+    for set_name, dataset in extra_sets.items():
+        run.log(f"data: extra eval set {set_name!r}: {len(dataset)} rows")
     run.update_info(
         train_rows=len(splits.train), eval_rows=eval_rows, data_format=splits.format, rows_dropped=dict(splits.dropped)
     )
+    if extra_sets:
+        run.update_info(extra_eval_rows={set_name: len(dataset) for set_name, dataset in extra_sets.items()})
     stage("loading model weights", 0.7)
     # On GPUs the frozen base is held in the half-precision type; on the CPU it stays fp32 and bf16 runs as autocast.
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(choice.precision) if choice.device != "cpu" else None
@@ -294,7 +299,11 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
         model.to(choice.device)
 
     stage("preparing trainer", 0.85)
-    args = dpo_arguments(config, run, choice, has_eval=splits.eval is not None and len(splits.eval) > 0)
+    has_main_eval = splits.eval is not None and len(splits.eval) > 0
+    args = dpo_arguments(config, run, choice, has_eval=has_main_eval or bool(extra_sets))
+    # With extra sets TRL gets {name: Dataset} and logs each under eval_<name>_*; the callback renames the main
+    # split's "eval_eval_*" back to "eval_*" and sends all sets in one eval event. Without them nothing changes.
+    eval_dataset = (({"eval": splits.eval} if has_main_eval else {}) | extra_sets) if extra_sets else splits.eval
     peft_config = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
@@ -304,12 +313,12 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
         else list(config.lora_target_modules),
         task_type="CAUSAL_LM",
     )
-    callback = EngineCallback(emit, cancel)
+    callback = EngineCallback(emit, cancel, eval_sets=list(eval_dataset) if isinstance(eval_dataset, dict) else None)
     trainer = DPOTrainer(
         model=model,
         args=args,
         train_dataset=splits.train,
-        eval_dataset=splits.eval if args.eval_strategy != "no" else None,
+        eval_dataset=eval_dataset if args.eval_strategy != "no" else None,
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[callback],
@@ -322,6 +331,14 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
             f"max_length {config.max_length} is too small: every prompt fills it, leaving no answer tokens to "
             "learn from. Raise max length."
         )
+    kept_eval = trainer.eval_dataset
+    for set_name in extra_sets:
+        kept_set = kept_eval.get(set_name) if isinstance(kept_eval, dict) else None
+        if isinstance(kept_set, Sized) and len(kept_set) == 0:
+            raise RunFailed(
+                f"extra eval set {set_name!r}: every prompt fills max_length {config.max_length}, leaving no answer "
+                "tokens to evaluate. Raise max length or leave the set out."
+            )
     dropped = len(splits.train) - len(kept)
     if dropped:
         run.log(f"{dropped} training rows dropped because their prompt alone fills max_length {config.max_length}")

@@ -25,6 +25,7 @@ The three end events share their names with the run states they leave in ``run.j
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any, Final, Literal, TypedDict
 
 # ---- event kinds -------------------------------------------------------------------------------------
@@ -71,6 +72,35 @@ def eval_name(metric: str) -> str:
 
 def is_eval_metric(name: str) -> bool:
     return name.startswith(EVAL_PREFIX)
+
+
+# Extra eval sets (``RunConfig.extra_eval_sets``) log as ``eval_<set>_<metric>``; these names would read as the
+# main split's own metrics (eval_aux_loss, eval_num_tokens, eval_mean_token_accuracy, ...), so no set may take them.
+RESERVED_EVAL_SET_NAMES: Final = ("eval", "train", "test", "aux", "num", "mean", "entropy", "samples", "steps")
+
+
+def split_eval_metric(name: str, known: Container[str]) -> tuple[str | None, str]:
+    """``(set, eval_<metric>)`` for an extra eval set's metric ``eval_<set>_<metric>`` whose ``eval_<metric>`` is in
+    ``known``; ``(None, name)`` for anything else (the main split's own metrics included)."""
+    if not name.startswith(EVAL_PREFIX) or name in known:
+        return None, name
+    rest = name[len(EVAL_PREFIX) :]
+    for i, char in enumerate(rest):
+        if char == "_" and i and rest[:i] not in RESERVED_EVAL_SET_NAMES and EVAL_PREFIX + rest[i + 1 :] in known:
+            return rest[:i], EVAL_PREFIX + rest[i + 1 :]
+    return None, name
+
+
+def extra_eval_sets_in(metrics: dict[str, Any]) -> list[str]:
+    """The extra eval sets an eval record holds, in its order (each logs ``eval_<set>_loss``)."""
+    main_loss = EVAL_PREFIX + LOSS
+    names = []
+    for key in metrics:
+        if key.startswith(EVAL_PREFIX) and key.endswith("_" + LOSS) and key != main_loss:
+            name = key[len(EVAL_PREFIX) : -len(LOSS) - 1]
+            if name and name not in RESERVED_EVAL_SET_NAMES:
+                names.append(name)
+    return names
 
 
 EVAL_LOSS: Final = eval_name(LOSS)

@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 from dpostudio.core.training.event_types import (
     CHECKPOINT,
     EVAL,
+    EVAL_PREFIX,
     LOG,
     SUMMARY,
     SUMMARY_KEYS,
@@ -32,12 +33,17 @@ EventFn = Callable[[TrainingEvent], None]
 class EngineCallback(TrainerCallback):
     """Reports logs/evals/checkpoints as events and stops cooperatively when ``cancel`` is set."""
 
-    def __init__(self, emit: EventFn, cancel: threading.Event):
+    def __init__(self, emit: EventFn, cancel: threading.Event, eval_sets: list[str] | None = None):
+        """``eval_sets``: the names of the eval datasets, in order, when TRL was given a dict of them ("eval" is the
+        main split); their separate logs are merged into one eval event (see ``merge_eval_logs``)."""
         self.emit = emit
         self.cancel = cancel
         self.cancelled = False
         self._t0: float | None = None
         self._step0 = 0
+        self.eval_sets = list(eval_sets or [])
+        self._pending_eval: dict[str, float] = {}
+        self._pending_sets: set[str] = set()
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._t0 = time.monotonic()
@@ -63,6 +69,13 @@ class EngineCallback(TrainerCallback):
         epoch = logs.pop("epoch", state.epoch)
         step = state.global_step
         if any(is_eval_metric(k) for k in logs):
+            if self.eval_sets:
+                set_name, renamed = rename_eval_log(logs, self.eval_sets)
+                self._pending_eval.update(renamed)
+                self._pending_sets.add(set_name)
+                if not self._pending_sets.issuperset(self.eval_sets):
+                    return EVAL  # the other sets' logs follow within the same evaluation
+                logs, self._pending_eval, self._pending_sets = self._pending_eval, {}, set()
             self.emit({"type": EVAL, "step": step, "epoch": epoch, "metrics": logs})
             return EVAL
         if any(k in logs for k in SUMMARY_KEYS):
@@ -88,3 +101,27 @@ class EngineCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         path = f"{args.output_dir}/checkpoint-{state.global_step}"
         self.emit({"type": CHECKPOINT, "step": state.global_step, "path": path})
+
+
+def rename_eval_log(logs: dict, eval_sets: list[str]) -> tuple[str, dict]:
+    """One of the logs TRL writes per eval dataset when given ``{name: Dataset}``, with the keys the engine uses.
+
+    Trainer.evaluate prefixes that set's own metrics (loss, runtime, ...) with ``eval_<name>_``; DPOTrainer.log
+    adds its reward/logp metrics as plain ``eval_<metric>``. The set is the one whose ``eval_<name>_`` keys appear.
+    Its metrics become ``eval_<name>_<metric>``, except the main split ("eval"), whose metrics keep the plain
+    ``eval_<metric>`` names they have when TRL is given a single dataset."""
+    set_name = next(  # speed_metrics always logs eval_<name>_runtime; TRL's own keys never carry the set's name
+        (n for n in eval_sets if f"{EVAL_PREFIX}{n}_runtime" in logs),
+        next((n for n in eval_sets if f"{EVAL_PREFIX}{n}_loss" in logs), eval_sets[0]),
+    )
+    own = f"{EVAL_PREFIX}{set_name}_"
+    out_prefix = EVAL_PREFIX if set_name == "eval" else own
+    renamed = {}
+    for key, value in logs.items():
+        if key.startswith(own):
+            renamed[out_prefix + key[len(own) :]] = value
+        elif key.startswith(EVAL_PREFIX):
+            renamed[out_prefix + key[len(EVAL_PREFIX) :]] = value
+        else:
+            renamed[key] = value
+    return set_name, renamed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +20,7 @@ from dpostudio.core.data.formats import DATA_FORMATS
 from dpostudio.core.data.problems import DEFAULT_DROP, PROBLEM_KINDS
 from dpostudio.core.errors import UserError
 from dpostudio.core.training.device import DEVICES, PRECISIONS
+from dpostudio.core.training.event_types import RESERVED_EVAL_SET_NAMES
 from dpostudio.core.training.losses import (
     COMBINATIONS,
     LABEL_SMOOTHING_LOSSES,
@@ -104,6 +106,74 @@ def _check_loss_type(name: str, value: Any) -> str:
     if repeated:
         raise ConfigError(name, f"{repeated!r} is named twice; give each loss once and weigh it in loss_weights")
     return "+".join(losses)
+
+
+EVAL_SET_NAME = re.compile(r"[a-z][a-z0-9_]{0,23}")
+
+
+def eval_set_name(source: str) -> str:
+    """The name an extra eval set gets from its source when none is given: the file stem (or the last part of a
+    Hub id or plugin spec), lower-cased, with anything but letters and digits turned into '_'."""
+    text = source.split("?", 1)[0].rstrip("/\\")
+    if text.startswith("plugin:"):
+        text = text[len("plugin:") :]
+    stem = Path(text.replace("\\", "/").rsplit("/", 1)[-1]).stem
+    return re.sub(r"_+", "_", re.sub(r"[^a-z0-9]", "_", stem.lower())).strip("_")
+
+
+def _split_eval_set(entry: str) -> tuple[str | None, str]:
+    """``name=source`` as ``(name, source)``; ``(None, entry)`` when the text before '=' is part of a source
+    (a path, Hub id or plugin spec such as 'plugin:x?split=test')."""
+    given, sep, source = entry.partition("=")
+    if sep and given.strip() and not any(c in given for c in "/\\:.? "):
+        return given.strip(), source.strip()
+    return None, entry
+
+
+def parse_eval_set(entry: str) -> tuple[str, str]:
+    """One ``extra_eval_sets`` entry as ``(name, source)``, the name derived from the source when not given."""
+    name, source = _split_eval_set(entry.strip())
+    return (name if name is not None else eval_set_name(source)), source
+
+
+def _check_eval_sets(name: str, value: Any) -> list[str]:
+    """A list of 'name=source' entries (or just sources, named after their file stem); names are short identifiers,
+    each given once. A string is split on commas (the CLI's ``--set extra_eval_sets=a.jsonl,b.jsonl``)."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(
+            name, f"must be a list of 'name=source' entries such as ['styled=styled.jsonl'], not {value!r}"
+        )
+    entries: list[str] = []
+    seen: dict[str, str] = {}
+    for raw in value:
+        entry = raw.strip()
+        if not entry:
+            raise ConfigError(name, "an entry is empty; write 'name=source' or just the source")
+        given, source = _split_eval_set(entry)
+        set_name = given if given is not None else eval_set_name(source)
+        if not source:
+            raise ConfigError(name, f"{entry!r}: the source is missing after '='")
+        if not EVAL_SET_NAME.fullmatch(set_name):
+            if given is None:
+                raise ConfigError(
+                    name, f"{entry!r}: cannot make a short name from this source; write it as 'name=source'"
+                )
+            raise ConfigError(
+                name,
+                f"{entry!r}: the name {set_name!r} must be a short identifier (lower-case letters, digits and '_', "
+                "starting with a letter, at most 24 characters)",
+            )
+        if set_name in RESERVED_EVAL_SET_NAMES:
+            raise ConfigError(
+                name, f"{entry!r}: the name {set_name!r} is reserved (it reads as a metric name); choose another"
+            )
+        if set_name in seen:
+            raise ConfigError(name, f"{entry!r}: the name {set_name!r} is already used by {seen[set_name]!r}")
+        seen[set_name] = entry
+        entries.append(f"{set_name}={source}" if given is not None else entry)
+    return entries
 
 
 def _check_weights(name: str, value: Any) -> list[float]:
@@ -339,6 +409,14 @@ class RunConfig:
     eval_steps: int | None = _f(
         10, "Evaluation & saving", "Evaluate every N steps (empty: only at the end).", min=1, optional=True
     )
+    extra_eval_sets: list[str] = _f(
+        [],
+        "Evaluation & saving",
+        "More held-out sets evaluated at every evaluation, each logged under its own name: 'name=source' (a "
+        "local file, Hugging Face id or 'plugin:' source; just the source names it after the file), e.g. "
+        "'styled=styled.jsonl'. All their rows are used, with this run's template, max length and drop choice.",
+        check=_check_eval_sets,
+    )
     logging_steps: int = _f(1, "Evaluation & saving", "Record metrics every N steps.", min=1)
     save_steps: int = _f(20, "Evaluation & saving", "Save a checkpoint every N steps.", min=1)
     save_total_limit: int | None = _f(
@@ -455,6 +533,8 @@ def _check_value(f: dataclasses.Field, value: Any) -> Any:
     if value is None or value == "" and meta.get("optional"):
         if meta.get("optional"):
             return None
+        if f.default_factory is not dataclasses.MISSING and field_default(f) == []:
+            return []  # a list that is empty by default (filters, extra eval sets): no value is the empty list
         raise ConfigError(name, "a value is required")
     check = meta.get("check")
     if check is not None:

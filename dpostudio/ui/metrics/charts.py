@@ -55,6 +55,7 @@ from dpostudio.core.training.event_types import (
     REWARDS_MARGINS,
     REWARDS_REJECTED,
     is_eval_metric,
+    split_eval_metric,
 )
 
 REDRAW_HZ = 20
@@ -100,6 +101,21 @@ CHOSEN_REJECTED = {"chosen": "#16a34a", "rejected": "#dc2626", "eval chosen": "#
 RUN_COLORS = ("#3b82f6", "#ef4444", "#16a34a", "#f59e0b", "#a855f7", "#0891b2", "#db2777", "#65a30d", "#64748b")
 SLOT_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine)
 METRIC_TO_CHART = {key: title for title, series in CHARTS for key, _, _ in series}
+# Extra eval sets (eval_<set>_<metric>) share the chart of eval_<metric>, each set in its own dotted style and colour.
+EXTRA_SET_STYLES = (Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
+EXTRA_SET_COLORS = ("#0891b2", "#db2777", "#65a30d", "#64748b")
+
+
+def chart_of(metric: str) -> str | None:
+    """The chart a metric is drawn on: its own, or for an extra eval set's ``eval_<set>_<metric>`` that of
+    ``eval_<metric>``; None when it is not charted."""
+    title = METRIC_TO_CHART.get(metric)
+    if title is None:
+        set_name, base = split_eval_metric(metric, METRIC_TO_CHART)
+        if set_name is not None:
+            title = METRIC_TO_CHART[base]
+    return title
+
 
 # Which charts show the pattern of each kind of finding (its marker is drawn on those), and its marker's label.
 FINDING_CHARTS: dict[str, tuple[str, ...]] = {
@@ -253,6 +269,7 @@ class ChartPanel(QWidget):
         self.items: dict[tuple[str, str], pg.PlotDataItem] = {}
         self.run_order: list[str] = []
         self.run_labels: dict[str, str] = {}
+        self.extra_sets: list[str] = []  # extra eval sets seen, in order: each keeps its own style
         self.dirty: set[tuple[str, str]] = set()
         self.findings: dict[str, dict[str, Finding]] = {}  # run -> kind -> its newest finding
         self.markers: dict[tuple[str, str], list[tuple[str, pg.InfiniteLine]]] = {}  # (run, kind) -> (chart, line)
@@ -283,7 +300,7 @@ class ChartPanel(QWidget):
     def remove_run(self, run_id: str) -> None:
         for key in [k for k in self.items if k[0] == run_id]:
             item = self.items.pop(key)
-            self.plots[METRIC_TO_CHART[key[1]]].removeItem(item)
+            self.plots[chart_of(key[1]) or ""].removeItem(item)
         for key in [k for k in self.buffers if k[0] == run_id]:
             self.buffers.pop(key)
             self.dirty.discard(key)
@@ -315,7 +332,7 @@ class ChartPanel(QWidget):
             return 0
         added = 0
         for key, value in record.items():
-            if key not in METRIC_TO_CHART or not isinstance(value, (int, float)) or isinstance(value, bool):
+            if chart_of(key) is None or not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
             self.add_point(run_id, key, float(step), record.get("epoch"), float(value), merge=merge)
             added += 1
@@ -516,7 +533,7 @@ class ChartPanel(QWidget):
 
     def _make_item(self, key: tuple[str, str]) -> pg.PlotDataItem:
         run_id, metric = key
-        title = METRIC_TO_CHART[metric]
+        title = chart_of(metric) or ""
         item = pg.PlotDataItem()
         self.plots[title].addItem(item)  # (addItem applies the plot's own decimation settings, so set ours after)
         item.setDownsampling(auto=True, method="peak")
@@ -526,11 +543,21 @@ class ChartPanel(QWidget):
         return item
 
     def _series_info(self, metric: str) -> tuple[str, str, int]:
-        title = METRIC_TO_CHART[metric]
+        set_name, base = split_eval_metric(metric, METRIC_TO_CHART)
+        title = METRIC_TO_CHART[base]
         for key, label, slot in dict(CHARTS)[title]:
-            if key == metric:
-                return title, label, slot
+            if key == base:
+                return title, f"{set_name} {label}" if set_name else label, slot
         return title, metric, 0
+
+    def _extra_set_index(self, metric: str) -> int | None:
+        """The position of an extra eval set's metric's set among the sets shown (in order of first appearance)."""
+        set_name = split_eval_metric(metric, METRIC_TO_CHART)[0]
+        if set_name is None:
+            return None
+        if set_name not in self.extra_sets:
+            self.extra_sets.append(set_name)
+        return self.extra_sets.index(set_name)
 
     def _style_item(self, key: tuple[str, str], item: pg.PlotDataItem) -> None:
         run_id, metric = key
@@ -542,10 +569,16 @@ class ChartPanel(QWidget):
         else:
             color = CHOSEN_REJECTED.get(label, SLOT_COLORS[slot % len(SLOT_COLORS)])
             name = label
+        extra = self._extra_set_index(metric)
+        if extra is not None and not several:
+            base_label = label.split(" ", 1)[1]
+            color = CHOSEN_REJECTED.get(base_label, EXTRA_SET_COLORS[extra % len(EXTRA_SET_COLORS)])
         pen = QPen(QColor(color))
         pen.setWidthF(1.6)
         pen.setCosmetic(True)
-        pen.setStyle(SLOT_STYLES[slot % len(SLOT_STYLES)])
+        pen.setStyle(
+            SLOT_STYLES[slot % len(SLOT_STYLES)] if extra is None else EXTRA_SET_STYLES[extra % len(EXTRA_SET_STYLES)]
+        )
         item.setPen(pen)
         is_eval = is_eval_metric(metric)
         item.setSymbol("o" if is_eval else None)
@@ -600,7 +633,7 @@ class ChartPanel(QWidget):
             x = plot.vb.mapSceneToView(pos).x()
             parts = []
             for (_run_id, metric), item in self.items.items():
-                if METRIC_TO_CHART[metric] != title or item.xData is None or not len(item.xData):
+                if chart_of(metric) != title or item.xData is None or not len(item.xData):
                     continue
                 xs, ys = item.xData, item.yData
                 i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))

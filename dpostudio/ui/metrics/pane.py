@@ -44,7 +44,10 @@ from dpostudio.core.training.event_types import (
     FINDING,
     INTERRUPTED,
     LOG,
+    LOSS,
+    REWARDS_ACCURACIES,
     STARTED,
+    extra_eval_sets_in,
     is_eval_metric,
 )
 from dpostudio.core.training.runs import Run
@@ -91,6 +94,10 @@ def load_run_rows() -> list[dict[str, Any]]:
                 "max_steps": config.get("max_steps"),
                 "eval_loss": final_eval.get(EVAL_LOSS),
                 "eval_acc": final_eval.get(EVAL_REWARDS_ACCURACIES),
+                "extra_evals": {  # each extra eval set's final (loss, accuracy)
+                    name: (final_eval.get(f"eval_{name}_{LOSS}"), final_eval.get(f"eval_{name}_{REWARDS_ACCURACIES}"))
+                    for name in extra_eval_sets_in(final_eval)
+                },
                 "message": message,
             }
         )
@@ -284,6 +291,16 @@ class MetricsPane(QWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, row["id"])
             item.setToolTip(0, row["id"] + (f"\n{row['message']}" if row.get("message") else ""))
             item.setToolTip(1, row.get("message") or row["status"])
+            if row.get("extra_evals"):  # the extra eval sets, beside the main split's columns
+                tip = "\n".join(
+                    [f"eval: loss {_fmt(row['eval_loss'])} · accuracy {_fmt(row['eval_acc'], '.3f')}"]
+                    + [
+                        f"{name}: loss {_fmt(loss)} · accuracy {_fmt(acc, '.3f')}"
+                        for name, (loss, acc) in row["extra_evals"].items()
+                    ]
+                )
+                item.setToolTip(8, tip)
+                item.setToolTip(9, tip)
             self.table.addTopLevelItem(item)
             if row["id"] in selected:
                 item.setSelected(True)
