@@ -14,140 +14,58 @@ The pairs are exactly the ones trained on: the run's configuration goes through 
 (``pipeline.load_splits``: source, filters, dropped problems, split, template), and each pair is tokenised as TRL
 1.16 tokenises it (``templates.token_ids``: prompt tokens, then answer tokens where the two diverge), truncated to
 the run's ``max_length`` keeping the start; pairs whose prompt alone fills ``max_length`` are left out, as TRL drops
-them. Qt-free; torch is imported inside the functions that use it.
+them. Qt-free; torch is imported inside the functions that use it. The score records live in ``pair_scores``;
+sorting, filtering, the summary and the CSV file in ``pair_reports`` (their names are importable from here too).
 """
 
 from __future__ import annotations
 
-import csv
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dpostudio.core.diagnostics.thresholds import NOT_LEARNING_MARGIN
-from dpostudio.core.errors import UserError
+from dpostudio.core.diagnostics.pair_reports import (
+    NOTHING_LEARNED_MARGIN,
+    SORTS,
+    Summary,
+    disagreeing,
+    displaced,
+    learned_nothing,
+    sort_scores,
+    summarize,
+    write_csv,
+)
+from dpostudio.core.diagnostics.pair_scores import CSV_COLUMNS, PairScore, PairScoreError, PairScores
 
 if TYPE_CHECKING:
     from dpostudio.core.training.runs import Run
 
+__all__ = [  # what the CLI, the app and the tests use, wherever it is defined
+    "CSV_COLUMNS",
+    "NOTHING_LEARNED_MARGIN",
+    "SORTS",
+    "SPLITS",
+    "PairScore",
+    "PairScoreError",
+    "PairScores",
+    "Summary",
+    "adapter_for",
+    "answer_logps",
+    "disagreeing",
+    "displaced",
+    "learned_nothing",
+    "score_pairs",
+    "sort_scores",
+    "summarize",
+    "write_csv",
+]
+
 SPLITS = ("eval", "train", "both")
-SORTS = ("row", "disagree", "displacement", "margin", "nothing")
-NOTHING_LEARNED_MARGIN = NOT_LEARNING_MARGIN  # |margin| below 0.05: the pair is barely told apart (see thresholds)
 
 ProgressFn = Callable[[int, int], None]
 StageFn = Callable[[str, float], None]
-
-
-class PairScoreError(UserError, ValueError):
-    """Pairs cannot be scored; the message says why in words."""
-
-
-@dataclass(frozen=True)
-class PairScore:
-    """One preference pair scored by a run's adapter (policy) and by the base model (reference).
-
-    Log-probabilities are natural-log sums over the answer's tokens as trained on (after truncation);
-    ``chosen_tokens``/``rejected_tokens`` count those tokens. Rewards, margin and changes are derived from them.
-    """
-
-    split: str  # "train" or "eval"
-    row: int  # the source row number (1-based) within that split of the source
-    prompt: str  # the prompt as text (system messages left out), for display
-    chosen: str
-    rejected: str
-    beta: float
-    policy_chosen_logp: float
-    policy_rejected_logp: float
-    ref_chosen_logp: float
-    ref_rejected_logp: float
-    chosen_tokens: int
-    rejected_tokens: int
-    truncated: bool = False  # an answer was cut at max_length (its end was not trained on)
-
-    @property
-    def delta_chosen_logp(self) -> float:
-        """log π_θ(chosen) − log π_ref(chosen): how much more (or less) likely the tuned model finds it."""
-        return self.policy_chosen_logp - self.ref_chosen_logp
-
-    @property
-    def delta_rejected_logp(self) -> float:
-        return self.policy_rejected_logp - self.ref_rejected_logp
-
-    @property
-    def delta_chosen_logp_per_token(self) -> float:
-        return self.delta_chosen_logp / max(self.chosen_tokens, 1)
-
-    @property
-    def delta_rejected_logp_per_token(self) -> float:
-        return self.delta_rejected_logp / max(self.rejected_tokens, 1)
-
-    @property
-    def chosen_reward(self) -> float:
-        return self.beta * self.delta_chosen_logp
-
-    @property
-    def rejected_reward(self) -> float:
-        return self.beta * self.delta_rejected_logp
-
-    @property
-    def margin(self) -> float:
-        return self.chosen_reward - self.rejected_reward
-
-    @property
-    def agrees(self) -> bool:
-        """The model prefers the chosen answer (relative to the reference) as the label says."""
-        return self.margin > 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {column: getattr(self, column) for column in CSV_COLUMNS}
-
-
-CSV_COLUMNS = (
-    "split",
-    "row",
-    "agrees",
-    "margin",
-    "chosen_reward",
-    "rejected_reward",
-    "delta_chosen_logp",
-    "delta_rejected_logp",
-    "delta_chosen_logp_per_token",
-    "delta_rejected_logp_per_token",
-    "policy_chosen_logp",
-    "ref_chosen_logp",
-    "policy_rejected_logp",
-    "ref_rejected_logp",
-    "chosen_tokens",
-    "rejected_tokens",
-    "truncated",
-    "beta",
-    "prompt",
-    "chosen",
-    "rejected",
-)
-
-
-class PairScores(list[PairScore]):
-    """The scores of one call, in data order (train before eval), with what was scored and what was left out."""
-
-    def __init__(
-        self,
-        scores: Iterable[PairScore] = (),
-        *,
-        run_id: str = "",
-        adapter: str = "",
-        beta: float = 0.0,
-        skipped: int = 0,
-        cancelled: bool = False,
-    ):
-        super().__init__(scores)
-        self.run_id = run_id
-        self.adapter = adapter  # "final adapter" or "checkpoint N"
-        self.beta = beta
-        self.skipped = skipped  # pairs whose prompt alone fills max_length (TRL leaves them out too)
-        self.cancelled = cancelled  # stopped early: only the pairs scored before the stop are here
 
 
 # ---- which adapter ----------------------------------------------------------------------------------
@@ -434,98 +352,3 @@ def _load(run: Run, step: int | None, stage: StageFn):
         return load_pair(run, step, on_stage=stage)
     except ComparisonError as exc:
         raise PairScoreError(str(exc)) from exc
-
-
-# ---- reading the scores -------------------------------------------------------------------------------
-
-
-def sort_scores(scores: Iterable[PairScore], by: str = "row") -> list[PairScore]:
-    """The scores in an order worth reading.
-
-    row: data order (train before eval); disagree: most negative margin first (the pairs the model gets most
-    wrong); displacement: the chosen answer's log-probability fallen most first; margin: largest margin first;
-    nothing: smallest |margin| first (the pairs the training left where they were).
-    """
-    scores = list(scores)
-    if by == "row":
-        return sorted(scores, key=lambda s: (s.split != "train", s.row))
-    if by == "disagree":
-        return sorted(scores, key=lambda s: s.margin)
-    if by == "displacement":
-        return sorted(scores, key=lambda s: s.delta_chosen_logp)
-    if by == "margin":
-        return sorted(scores, key=lambda s: -s.margin)
-    if by == "nothing":
-        return sorted(scores, key=lambda s: abs(s.margin))
-    raise PairScoreError(f"sort must be one of {', '.join(SORTS)}, not {by!r}")
-
-
-def disagreeing(scores: Iterable[PairScore]) -> list[PairScore]:
-    """The pairs whose label the model disagrees with (margin ≤ 0), most negative margin first."""
-    return sorted((s for s in scores if not s.agrees), key=lambda s: s.margin)
-
-
-def learned_nothing(scores: Iterable[PairScore], tolerance: float = NOTHING_LEARNED_MARGIN) -> list[PairScore]:
-    """The pairs the model barely tells apart (|margin| < ``tolerance``), smallest first."""
-    return sorted((s for s in scores if abs(s.margin) < tolerance), key=lambda s: abs(s.margin))
-
-
-def displaced(scores: Iterable[PairScore]) -> list[PairScore]:
-    """The pairs whose chosen answer became less likely than under the reference, the largest fall first."""
-    return sorted((s for s in scores if s.delta_chosen_logp < 0), key=lambda s: s.delta_chosen_logp)
-
-
-@dataclass
-class Summary:
-    total: int
-    agree: int
-    nothing: int
-    displaced: int
-    mean_margin: float | None
-    worst_displacement: PairScore | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        if not self.total:
-            return "no pairs scored"
-        text = (
-            f"model agrees with {self.agree}/{self.total} labels; {self.nothing} "
-            f"{'pair' if self.nothing == 1 else 'pairs'} learned nothing (|margin| < {NOTHING_LEARNED_MARGIN:g})"
-        )
-        worst = self.worst_displacement
-        if worst is None:
-            return text + "; no chosen answer became less likely"
-        return (
-            f"{text}; largest displacement: {worst.split} row {worst.row}, chosen log-prob "
-            f"{worst.delta_chosen_logp:+.2f} nats ({worst.delta_chosen_logp_per_token:+.3f}/token); "
-            f"{self.displaced}/{self.total} chosen answers less likely than under the reference"
-        )
-
-
-def summarize(scores: Sequence[PairScore]) -> Summary:
-    fallen = displaced(scores)
-    return Summary(
-        total=len(scores),
-        agree=sum(1 for s in scores if s.agrees),
-        nothing=len(learned_nothing(scores)),
-        displaced=len(fallen),
-        mean_margin=sum(s.margin for s in scores) / len(scores) if scores else None,
-        worst_displacement=fallen[0] if fallen else None,
-    )
-
-
-def write_csv(scores: Iterable[PairScore], path: str | Path) -> Path:
-    """Write one line per pair (``CSV_COLUMNS``, a header first) to ``path``; returns the path."""
-    path = Path(path).expanduser()
-    try:
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(CSV_COLUMNS)
-            for score in scores:
-                values = score.to_dict()
-                writer.writerow([values[c] for c in CSV_COLUMNS])
-    except OSError as exc:
-        raise PairScoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path

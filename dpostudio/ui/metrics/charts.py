@@ -6,169 +6,67 @@ only when something changed, never once per event.
 
 Diagnostics findings (``core.diagnostics``) are drawn as dashed vertical markers at the step where each began,
 on the charts that show the pattern; they are (re)built by the same timer when a finding arrives or changes.
+The chart table and series styles live in ``chart_series``, the markers in ``chart_markers``.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtCore import QEvent, QPointF, QTimer, Signal
+from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from dpostudio.core.diagnostics.findings import (
-    BOTH_REWARDS_FALLING,
-    COLLAPSE,
-    INFO,
-    LIKELIHOOD_DISPLACEMENT,
-    LOSS_UP_ACCURACY_UP,
-    NOT_LEARNING,
-    OVERFITTING,
-    SATURATED,
-    WARNING,
-    Finding,
+from dpostudio.core.diagnostics.findings import Finding
+from dpostudio.core.training.event_types import is_eval_metric
+from dpostudio.ui.metrics.chart_markers import (
+    FINDING_CHARTS,
+    FINDING_LABELS,
+    SEVERITY_COLORS,
+    FindingMarkers,
+    finding_charts,
+    finding_label,
+    severity_color,
 )
-from dpostudio.core.training.event_types import (
-    EVAL_LOGITS_CHOSEN,
-    EVAL_LOGITS_REJECTED,
-    EVAL_LOGPS_CHOSEN,
-    EVAL_LOGPS_REJECTED,
-    EVAL_LOSS,
-    EVAL_REWARDS_ACCURACIES,
-    EVAL_REWARDS_CHOSEN,
-    EVAL_REWARDS_MARGINS,
-    EVAL_REWARDS_REJECTED,
-    GRAD_NORM,
-    LEARNING_RATE,
-    LOGITS_CHOSEN,
-    LOGITS_REJECTED,
-    LOGPS_CHOSEN,
-    LOGPS_REJECTED,
-    LOSS,
-    REWARDS_ACCURACIES,
-    REWARDS_CHOSEN,
-    REWARDS_MARGINS,
-    REWARDS_REJECTED,
-    is_eval_metric,
-    split_eval_metric,
+from dpostudio.ui.metrics.chart_series import (
+    CHARTS,
+    CHOSEN_REJECTED,
+    EXTRA_SET_COLORS,
+    EXTRA_SET_STYLES,
+    LOG_SCALE_CHARTS,
+    METRIC_TO_CHART,
+    RUN_COLORS,
+    SLOT_COLORS,
+    SLOT_STYLES,
+    chart_of,
+    distinct_run_labels,
+    extra_set_index,
+    series_info,
+    short_run_label,
 )
+
+__all__ = [  # what the Metrics pane, the findings strip and the tests use, wherever it is defined
+    "CHARTS",
+    "FINDING_CHARTS",
+    "FINDING_LABELS",
+    "METRIC_TO_CHART",
+    "REDRAW_HZ",
+    "SEVERITY_COLORS",
+    "ChartPanel",
+    "SeriesBuffer",
+    "chart_of",
+    "distinct_run_labels",
+    "ema",
+    "finding_charts",
+    "finding_label",
+    "severity_color",
+    "short_run_label",
+]
 
 REDRAW_HZ = 20
-# (title, [(metric key, legend label, style slot)]) — style slot 0 is the train series, 1 its eval twin, ...
-CHARTS: list[tuple[str, list[tuple[str, str, int]]]] = [
-    ("Loss", [(LOSS, "loss", 0), (EVAL_LOSS, "eval loss", 1)]),
-    (
-        "Rewards: chosen vs rejected",
-        [
-            (REWARDS_CHOSEN, "chosen", 0),
-            (REWARDS_REJECTED, "rejected", 2),
-            (EVAL_REWARDS_CHOSEN, "eval chosen", 1),
-            (EVAL_REWARDS_REJECTED, "eval rejected", 3),
-        ],
-    ),
-    ("Reward margin", [(REWARDS_MARGINS, "margin", 0), (EVAL_REWARDS_MARGINS, "eval margin", 1)]),
-    ("Reward accuracy", [(REWARDS_ACCURACIES, "accuracy", 0), (EVAL_REWARDS_ACCURACIES, "eval accuracy", 1)]),
-    ("Gradient norm", [(GRAD_NORM, "grad norm", 0)]),
-    ("Learning rate", [(LEARNING_RATE, "learning rate", 0)]),
-    (
-        "Log-probabilities",
-        [
-            (LOGPS_CHOSEN, "chosen", 0),
-            (LOGPS_REJECTED, "rejected", 2),
-            (EVAL_LOGPS_CHOSEN, "eval chosen", 1),
-            (EVAL_LOGPS_REJECTED, "eval rejected", 3),
-        ],
-    ),
-    (
-        "Logits (mean)",
-        [
-            (LOGITS_CHOSEN, "chosen", 0),
-            (LOGITS_REJECTED, "rejected", 2),
-            (EVAL_LOGITS_CHOSEN, "eval chosen", 1),
-            (EVAL_LOGITS_REJECTED, "eval rejected", 3),
-        ],
-    ),
-]
-LOG_SCALE_CHARTS = ("Loss", "Gradient norm")
-# Colours per style slot when one run is shown (train, eval, second train series, its eval twin).
-SLOT_COLORS = ("#3b82f6", "#f59e0b", "#ef4444", "#a855f7")
-CHOSEN_REJECTED = {"chosen": "#16a34a", "rejected": "#dc2626", "eval chosen": "#86efac", "eval rejected": "#fca5a5"}
-RUN_COLORS = ("#3b82f6", "#ef4444", "#16a34a", "#f59e0b", "#a855f7", "#0891b2", "#db2777", "#65a30d", "#64748b")
-SLOT_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine)
-METRIC_TO_CHART = {key: title for title, series in CHARTS for key, _, _ in series}
-# Extra eval sets (eval_<set>_<metric>) share the chart of eval_<metric>, each set in its own dotted style and colour.
-EXTRA_SET_STYLES = (Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
-EXTRA_SET_COLORS = ("#0891b2", "#db2777", "#65a30d", "#64748b")
-
-
-def chart_of(metric: str) -> str | None:
-    """The chart a metric is drawn on: its own, or for an extra eval set's ``eval_<set>_<metric>`` that of
-    ``eval_<metric>``; None when it is not charted."""
-    title = METRIC_TO_CHART.get(metric)
-    if title is None:
-        set_name, base = split_eval_metric(metric, METRIC_TO_CHART)
-        if set_name is not None:
-            title = METRIC_TO_CHART[base]
-    return title
-
-
-# Which charts show the pattern of each kind of finding (its marker is drawn on those), and its marker's label.
-FINDING_CHARTS: dict[str, tuple[str, ...]] = {
-    LIKELIHOOD_DISPLACEMENT: ("Log-probabilities", "Reward margin"),
-    SATURATED: ("Reward accuracy",),
-    OVERFITTING: ("Loss",),
-    COLLAPSE: ("Loss", "Gradient norm"),
-    NOT_LEARNING: ("Reward margin",),
-    BOTH_REWARDS_FALLING: ("Rewards: chosen vs rejected",),
-    LOSS_UP_ACCURACY_UP: ("Loss", "Reward accuracy"),
-}
-FINDING_LABELS = {
-    LIKELIHOOD_DISPLACEMENT: "displacement",
-    SATURATED: "saturated",
-    OVERFITTING: "overfitting",
-    COLLAPSE: "collapse",
-    NOT_LEARNING: "not learning",
-    BOTH_REWARDS_FALLING: "rewards falling",
-    LOSS_UP_ACCURACY_UP: "loss & accuracy up",
-}
-SEVERITY_COLORS = {WARNING: "#e8590c", INFO: "#0c8599"}  # readable on light and dark backgrounds, white text on them
-MARKER_LABEL_POSITIONS = (0.08, 0.22, 0.36, 0.50)  # label heights along the line (0 = bottom), staggered per plot
-
-
-def finding_charts(kind: str) -> tuple[str, ...]:
-    """The charts a finding of ``kind`` is marked on (an unknown kind goes on the loss chart)."""
-    return FINDING_CHARTS.get(kind, ("Loss",))
-
-
-def finding_label(kind: str) -> str:
-    return FINDING_LABELS.get(kind, kind.replace("_", " "))
-
-
-def severity_color(severity: str) -> str:
-    return SEVERITY_COLORS.get(severity, SEVERITY_COLORS[WARNING])
-
-
-def short_run_label(label: str, limit: int = 18) -> str:
-    """A run's label short enough to prefix a marker or a findings row (the folder's timestamp dropped)."""
-    label = re.sub(r"^\d{8}-\d{6}-?", "", label) or label
-    return label if len(label) <= limit else label[: limit - 1] + "…"
-
-
-def distinct_run_labels(labels: list[str], limit: int = 14) -> list[str]:
-    """Short labels that tell overlaid runs apart: timestamps dropped, and the leading words they all share cut
-    (``ultrafeedback-b0.1``, ``ultrafeedback-b0.5`` -> ``b0.1``, ``b0.5``)."""
-    names = [short_run_label(label, 10_000) for label in labels]
-    if len(names) > 1:
-        prefix = os.path.commonprefix(names)
-        cut = max(prefix.rfind(sep) for sep in "-_ /:") + 1
-        if cut and all(len(name) > cut for name in names):
-            names = [name[cut:] for name in names]
-    return [short_run_label(name, limit) for name in names]
 
 
 @dataclass
@@ -272,8 +170,7 @@ class ChartPanel(QWidget):
         self.extra_sets: list[str] = []  # extra eval sets seen, in order: each keeps its own style
         self.dirty: set[tuple[str, str]] = set()
         self.findings: dict[str, dict[str, Finding]] = {}  # run -> kind -> its newest finding
-        self.markers: dict[tuple[str, str], list[tuple[str, pg.InfiniteLine]]] = {}  # (run, kind) -> (chart, line)
-        self.highlighted: tuple[str, str] | None = None
+        self.finding_markers = FindingMarkers(self.plots)
         self._markers_dirty = False  # findings, runs or the x axis changed: rebuild the markers on the next redraw
         self._changed = False  # runs changed since the last redraw (tell the findings strip)
         self.smoothing = 0.0
@@ -308,10 +205,7 @@ class ChartPanel(QWidget):
             self.run_order.remove(run_id)
             self.run_labels.pop(run_id, None)
         self.findings.pop(run_id, None)
-        for key in [k for k in self.markers if k[0] == run_id]:
-            self._remove_marker(key)
-        if self.highlighted and self.highlighted[0] == run_id:
-            self.highlighted = None
+        self.finding_markers.remove_run(run_id)
         self._markers_dirty = self._changed = True
         self._restyle()
 
@@ -397,30 +291,24 @@ class ChartPanel(QWidget):
         """A run's findings by the step where each began."""
         return sorted(self.findings.get(run_id, {}).values(), key=lambda f: (f.step, f.kind))
 
+    @property
+    def markers(self) -> dict[tuple[str, str], list[tuple[str, pg.InfiniteLine]]]:
+        """(run, kind) -> the (chart, line) of each of its finding markers (after a redraw)."""
+        return self.finding_markers.lines
+
+    @property
+    def highlighted(self) -> tuple[str, str] | None:
+        """The (run, kind) whose markers are drawn thicker, if any."""
+        return self.finding_markers.highlighted
+
     def markers_on(self, title: str) -> list[tuple[str, str, float]]:
         """(run, kind, x) of the finding markers drawn on one chart (after a redraw)."""
-        return [
-            (run_id, kind, float(line.value()))
-            for (run_id, kind), lines in self.markers.items()
-            for chart, line in lines
-            if chart == title
-        ]
+        return self.finding_markers.on(title)
 
     def highlight_finding(self, run_id: str, kind: str) -> None:
         """Draw one finding's markers thicker (the one picked in the findings strip); the others as usual."""
-        self.highlighted = (run_id, kind) if kind in self.findings.get(run_id, {}) else None
-        for key, lines in self.markers.items():
-            finding = self.findings.get(key[0], {}).get(key[1])
-            if finding is not None:
-                for _chart, line in lines:
-                    line.setPen(self._marker_pen(finding, key == self.highlighted))
-
-    def _marker_pen(self, finding: Finding, highlighted: bool = False) -> QPen:
-        pen = QPen(QColor(severity_color(finding.severity)))
-        pen.setCosmetic(True)
-        pen.setWidthF(3.0 if highlighted else 1.4)
-        pen.setStyle(Qt.PenStyle.DashLine)
-        return pen
+        key = (run_id, kind) if kind in self.findings.get(run_id, {}) else None
+        self.finding_markers.highlight(key, self.findings)
 
     def _marker_x(self, run_id: str, step: float) -> float | None:
         """Where a step lies on the current x axis (on the epoch axis: read off the run's own points)."""
@@ -435,51 +323,10 @@ class ChartPanel(QWidget):
                 return float(np.interp(step, steps[known], epochs[known]))
         return None
 
-    def _remove_marker(self, key: tuple[str, str]) -> None:
-        for chart, line in self.markers.pop(key, []):
-            self.plots[chart].removeItem(line)
-
     def _rebuild_markers(self) -> None:
-        for key in list(self.markers):
-            self._remove_marker(key)
-        several = len(self.run_order) > 1
-        short = self.short_labels()
-        per_chart: dict[str, int] = {}
         shown = [(run_id, f) for run_id in self.run_order for f in self.findings_of(run_id)]
-        for run_id, finding in sorted(shown, key=lambda item: item[1].step):
-            x = self._marker_x(run_id, finding.step)
-            if x is None:
-                continue
-            label = finding_label(finding.kind)
-            if several:
-                label = f"{short[run_id]} · {label}"
-            color = QColor(severity_color(finding.severity))
-            tip = f"step {finding.step} · {finding.title}\n{finding.evidence}"
-            lines = []
-            for chart in finding_charts(finding.kind):
-                if chart not in self.plots:
-                    continue
-                index = per_chart.get(chart, 0)
-                per_chart[chart] = index + 1
-                position = MARKER_LABEL_POSITIONS[index % len(MARKER_LABEL_POSITIONS)]
-                line = pg.InfiniteLine(
-                    pos=x,
-                    angle=90,
-                    movable=False,
-                    pen=self._marker_pen(finding, (run_id, finding.kind) == self.highlighted),
-                    label=label,
-                    labelOpts={"position": position, "color": "#ffffff", "fill": pg.mkBrush(color)},
-                )
-                line.setZValue(20)
-                line.setToolTip(tip)
-                if line.label is not None:
-                    font = QFont()
-                    font.setPointSizeF(7.5)
-                    line.label.setFont(font)
-                    line.label.setToolTip(tip)
-                self.plots[chart].addItem(line, ignoreBounds=True)  # a marker never stretches the axes
-                lines.append((chart, line))
-            self.markers[(run_id, finding.kind)] = lines
+        short = self.short_labels() if len(self.run_order) > 1 else None
+        self.finding_markers.rebuild(shown, short, self._marker_x)
 
     def series(self, run_id: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
         buffer = self.buffers.get((run_id, metric))
@@ -542,26 +389,9 @@ class ChartPanel(QWidget):
         self._style_item(key, item)
         return item
 
-    def _series_info(self, metric: str) -> tuple[str, str, int]:
-        set_name, base = split_eval_metric(metric, METRIC_TO_CHART)
-        title = METRIC_TO_CHART[base]
-        for key, label, slot in dict(CHARTS)[title]:
-            if key == base:
-                return title, f"{set_name} {label}" if set_name else label, slot
-        return title, metric, 0
-
-    def _extra_set_index(self, metric: str) -> int | None:
-        """The position of an extra eval set's metric's set among the sets shown (in order of first appearance)."""
-        set_name = split_eval_metric(metric, METRIC_TO_CHART)[0]
-        if set_name is None:
-            return None
-        if set_name not in self.extra_sets:
-            self.extra_sets.append(set_name)
-        return self.extra_sets.index(set_name)
-
     def _style_item(self, key: tuple[str, str], item: pg.PlotDataItem) -> None:
         run_id, metric = key
-        title, label, slot = self._series_info(metric)
+        title, label, slot = series_info(metric)
         several = len(self.run_order) > 1
         if several:
             color = RUN_COLORS[self.run_order.index(run_id) % len(RUN_COLORS)] if run_id in self.run_order else "#888"
@@ -569,7 +399,7 @@ class ChartPanel(QWidget):
         else:
             color = CHOSEN_REJECTED.get(label, SLOT_COLORS[slot % len(SLOT_COLORS)])
             name = label
-        extra = self._extra_set_index(metric)
+        extra = extra_set_index(self.extra_sets, metric)
         if extra is not None and not several:
             base_label = label.split(" ", 1)[1]
             color = CHOSEN_REJECTED.get(base_label, EXTRA_SET_COLORS[extra % len(EXTRA_SET_COLORS)])
@@ -594,7 +424,7 @@ class ChartPanel(QWidget):
         def order(key):
             run_id, metric = key
             run_index = self.run_order.index(run_id) if run_id in self.run_order else len(self.run_order)
-            return run_index, self._series_info(metric)[2]
+            return run_index, series_info(metric)[2]
 
         for key in sorted(self.items, key=order):
             self._style_item(key, self.items[key])

@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from dpostudio.core.diagnostics.findings import INFO, WARNING, Finding
-from dpostudio.ui.metrics.charts import severity_color, short_run_label
+from dpostudio.ui.metrics.chart_markers import severity_color
+from dpostudio.ui.metrics.chart_series import short_run_label
 
 MIN_STEPS_TO_JUDGE = 10  # fewer logged steps than this: too early to say that nothing is wrong
 DETAIL_LINES = 5  # the height of the list and the detail box, in lines of text (more scrolls)
