@@ -57,3 +57,34 @@ def test_in_child_runs_in_the_background_process_and_errors_come_back_in_words(q
             pass
     assert results and results[0] != os.getpid()
     assert errors and "no-such-run" in errors[0] and not errors[0].startswith("RunError")
+
+
+def test_a_task_outlives_its_parent_widget_and_its_thread_is_joined_then_released(qtbot):
+    """The parent widget is deleted while the task runs: no crash, the thread ends, and the module lets go of it
+    (and of its worker) on the GUI thread only after it has ended."""
+    import time
+
+    from PySide6.QtWidgets import QWidget
+
+    from dpostudio.ui.tasks import kept_threads
+
+    started, release = threading.Event(), threading.Event()
+
+    def work():
+        started.set()
+        release.wait(10)
+        time.sleep(0.05)
+        return sum(range(10_000))
+
+    before = kept_threads()
+    parent = QWidget()
+    task = run_task(parent, work)
+    thread = task.worker_thread
+    assert started.wait(10) and kept_threads() == before + 1
+    parent.deleteLater()
+    del parent, task
+    qtbot.wait(50)  # the parent (and the task with it) are gone now; the thread still runs
+    assert thread.isRunning()
+    release.set()
+    qtbot.waitUntil(lambda: kept_threads() == before, timeout=10_000)
+    assert thread.isFinished()

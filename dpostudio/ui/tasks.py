@@ -11,6 +11,11 @@ for work that imports or runs PyTorch (device probe, tokenizers), which would ot
 interpreter lock for hundreds of milliseconds and freeze the window. The function, its arguments and its result
 must pickle; the task's thread only waits for the answer. A crash of that process is reported in words and the
 next call starts a fresh one.
+
+Lifetimes: a worker thread and its worker object are kept by this module (``keep_until_finished``) until the
+thread has *ended* (joined on the GUI thread), whatever happens to the task or its parent widget meanwhile; then
+they are released on the GUI thread. No Qt object is ever deleted on a worker thread, and no ``QThread`` is
+destroyed while its thread is still winding down (a CI run crashed in such a window).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from dpostudio.core.errors import UserError
 
@@ -102,6 +107,53 @@ class _Worker(QObject):
             self.done.emit()
 
 
+class _Reaper(QObject):
+    """Lives on the GUI thread: joins finished worker threads and then lets go of them and their objects."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: dict[int, tuple[QThread, tuple[QObject, ...]]] = {}
+
+    def keep(self, thread: QThread, objects: tuple[QObject, ...]) -> None:
+        self.kept[id(thread)] = (thread, objects)
+        # queued (this object lives on the GUI thread, ``finished`` is emitted on the worker's): runs after the
+        # thread said it finished, and is bound to this object, not to the task or a widget that may be gone
+        thread.finished.connect(self._thread_finished)
+
+    @Slot()
+    def _thread_finished(self) -> None:
+        sender = self.sender()
+        if sender is not None:
+            self._release(id(sender))
+
+    def _release(self, key: int) -> None:
+        entry = self.kept.get(key)
+        if entry is None:
+            return
+        thread, _objects = entry
+        if not thread.wait(10_000):  # ``finished`` is emitted just before the thread ends; this is short
+            QTimer.singleShot(100, lambda: self._release(key))
+            return
+        del self.kept[key]
+
+
+_reaper: _Reaper | None = None
+
+
+def keep_until_finished(thread: QThread, *objects: QObject) -> None:
+    """Hold ``thread`` and ``objects`` (its workers) until the thread has ended, then release them on the GUI
+    thread. Call on the GUI thread before ``thread.start()``; the thread and objects must have no Qt parent."""
+    global _reaper
+    if _reaper is None:
+        _reaper = _Reaper()
+    _reaper.keep(thread, objects)
+
+
+def kept_threads() -> int:
+    """How many worker threads are still held (running, or finished and not yet joined)."""
+    return len(_reaper.kept) if _reaper is not None else 0
+
+
 class Task(QObject):
     """Handle of one background call; signals are delivered on the GUI thread."""
 
@@ -127,6 +179,7 @@ class Task(QObject):
 
     def start(self) -> Task:
         _alive.add(self)
+        keep_until_finished(self.worker_thread, self.worker)
         self.worker_thread.start()
         return self
 
@@ -138,7 +191,7 @@ class Task(QObject):
 
     @Slot()
     def _cleanup(self) -> None:
-        self.worker.deleteLater()
+        # the worker is not deleted here: the reaper lets go of it on this (GUI) thread once the thread has ended
         _alive.discard(self)
         self.finished.emit()
 
