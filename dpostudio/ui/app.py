@@ -47,6 +47,12 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 
         app._dpostudio_gc = GarbageCollector(interval=1.0)  # type: ignore[attr-defined]
     app.setStyle("Fusion")
+    from dpostudio.ui.app_icon import app_icon
+    from dpostudio.ui.wheel_guard import install_wheel_guard
+
+    app.setWindowIcon(app_icon())  # the window's, the Dock's and the task bar's icon
+    QGuiApplication.setDesktopFileName("dpostudio")
+    install_wheel_guard(app)  # the wheel scrolls pages; it changes a spin/combo box only when that has focus
     apply_color_scheme(app)
     hints = QGuiApplication.styleHints()
     if hasattr(hints, "colorSchemeChanged") and not getattr(app, "_dpostudio_scheme_hooked", False):

@@ -13,7 +13,6 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -24,13 +23,16 @@ from PySide6.QtWidgets import (
 from dpostudio.core.training.device import probe_and_choose
 from dpostudio.ui.comparison.pane import ComparisonPane
 from dpostudio.ui.dataset.pane import DatasetPane
+from dpostudio.ui.file_dialogs import open_file, save_file
 from dpostudio.ui.log_panel import LogBus, LogPanel
 from dpostudio.ui.metrics.pane import MetricsPane
+from dpostudio.ui.quit_question import StopAndQuitQuestion
 from dpostudio.ui.settings.pane import SettingsPane
+from dpostudio.ui.start_view import StartView, count_comparisons
 from dpostudio.ui.tasks import run_task
 from dpostudio.ui.training.pane import TrainingPane
 
-PANES = ("Dataset", "Training", "Metrics", "Comparison", "Settings")
+PANES = ("Start", "Dataset", "Training", "Metrics", "Comparison", "Settings")
 MEMORY_REFRESH_MS = 2000
 
 
@@ -56,6 +58,7 @@ class MainWindow(QMainWindow):
         self.hardware = None
         self.device_choice = None
         self._close_after_stop = False
+        self.quit_question: StopAndQuitQuestion | None = None
 
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("PaneTabs")
@@ -63,13 +66,22 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.panes: dict[str, QWidget] = {}
 
+        self.start_view = StartView(self)
         self.dataset_pane = DatasetPane(self)
         self.training_pane = TrainingPane(self)
         self.metrics_pane = MetricsPane(self)
         self.comparison_pane = ComparisonPane(self)
         self.settings_pane = SettingsPane(self)
         for name, pane in zip(
-            PANES, (self.dataset_pane, self.training_pane, self.metrics_pane, self.comparison_pane, self.settings_pane)
+            PANES,
+            (
+                self.start_view,
+                self.dataset_pane,
+                self.training_pane,
+                self.metrics_pane,
+                self.comparison_pane,
+                self.settings_pane,
+            ),
         ):
             self.panes[name] = pane
             self.tabs.addTab(pane, name)
@@ -91,6 +103,7 @@ class MainWindow(QMainWindow):
         self.training_pane.modelChanged.connect(self._guarded(self.dataset_pane.set_model))
         self.training_pane.maxLengthChanged.connect(self._guarded(self.dataset_pane.set_max_length))
         self.dataset_pane.dataConfigChanged.connect(self.training_pane.refresh_data_summary)
+        self._wire_start_view()
 
         self._build_menus()
         self._build_status_bar()
@@ -143,6 +156,35 @@ class MainWindow(QMainWindow):
             on_result=on_result,
             on_error=lambda text, _tb: self.log_bus.report("error", f"{what} failed: {text}"),
             **kwargs,
+        )
+
+    # ---- the Start pane's state --------------------------------------------------------------------
+    def _wire_start_view(self) -> None:
+        start, controller = self.start_view, self.training_pane.controller
+        start.paneRequested.connect(self.show_pane)
+        self.dataset_pane.dataLoaded.connect(
+            lambda report: start.update_state(
+                data_text=f"{sum(report.rows_used.values())} pairs from {report.source}" if report else ""
+            )
+        )
+        self.dataset_pane.dataConfigChanged.connect(
+            lambda config: start.update_state(data_source=config.get("dataset") or "", data_text="")
+        )
+        start.update_state(data_source=self.dataset_pane.data_config().get("dataset") or "")
+        self.metrics_pane.runsChanged.connect(lambda rows: start.update_state(runs=list(rows)))
+        self.metrics_pane.runsChanged.connect(self._count_comparisons)
+        controller.started.connect(lambda *_: start.update_state(training=True))
+        controller.finished.connect(lambda *_: start.update_state(training=False))
+        self.deviceProbed.connect(lambda choice: start.update_state(device=choice.device))
+        self.comparison_pane.comparisonFinished.connect(lambda *_: self._count_comparisons(self.start_view.state.runs))
+
+    def _count_comparisons(self, rows: list) -> None:
+        ids = [row["id"] for row in rows if row.get("status") == "finished"]
+        self.run_background(
+            count_comparisons,
+            ids,
+            on_result=lambda n: self.start_view.update_state(comparisons=n),
+            what="counting comparisons",
         )
 
     # ---- menus ------------------------------------------------------------------------------------
@@ -262,9 +304,7 @@ class MainWindow(QMainWindow):
         from dpostudio.core.training.run_config import ConfigError, RunConfig
 
         if not path:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Open run configuration", "", "Run configuration (*.toml *.yaml *.yml)"
-            )
+            path = open_file(self, "Open run configuration", "config", "Run configuration (*.toml *.yaml *.yml)")
         if not path:
             return False
         try:
@@ -286,9 +326,7 @@ class MainWindow(QMainWindow):
             self.log_bus.report("error", f"cannot save the configuration: {exc}")
             return False
         if not path:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save run configuration", "run.toml", "TOML (*.toml);;YAML (*.yaml *.yml)"
-            )
+            path = save_file(self, "Save run configuration", "config", "run.toml", "TOML (*.toml);;YAML (*.yaml *.yml)")
         if not path:
             return False
         try:
@@ -407,16 +445,14 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1280, 860)
+            self.resize(1280, 800)
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
         else:
             QTimer.singleShot(0, lambda: self.resizeDocks([self.log_panel], [140], Qt.Orientation.Vertical))
         pane = settings.value("pane")
-        if pane in self.panes:
-            self.show_pane(pane)
-        else:
-            self.show_pane("Training")
+        # a first launch opens on Start (the path through the app); later ones where the user left off
+        self.show_pane(pane if pane in self.panes else "Start")
 
     def save_geometry(self) -> None:
         settings = window_settings()
@@ -425,9 +461,21 @@ class MainWindow(QMainWindow):
         settings.setValue("pane", self.current_pane())
         settings.sync()
 
+    def ask_stop_and_quit(self) -> bool:
+        """Quitting while a run trains: "Stop and Quit" (a checkpoint is saved) or "Keep Training" (default)."""
+        self.quit_question = StopAndQuitQuestion(self)
+        try:
+            return self.quit_question.ask()
+        finally:
+            self.quit_question.deleteLater()
+            self.quit_question = None
+
     def closeEvent(self, event) -> None:
         if self.training_pane.is_training():
-            # never kill a run mid-step: ask it to stop (it saves a checkpoint) and close when it has
+            # never kill a run mid-step: ask, then stop it (it saves a checkpoint) and close when it has
+            if not self._close_after_stop and not self.ask_stop_and_quit():
+                event.ignore()
+                return
             self.training_pane.stop_training()
             if not self._close_after_stop:
                 self._close_after_stop = True
