@@ -196,6 +196,9 @@ class StartView(QWidget):
         status = QLabel()
         status.setObjectName(f"status_{step.key}")
         status.setWordWrap(True)
+        font = status.font()
+        font.setItalic(True)  # where you are, apart from what the step is
+        status.setFont(font)
         button = QPushButton(step.button)
         button.setObjectName(f"go_{step.key}")
         button.clicked.connect(self._go(step.pane))
