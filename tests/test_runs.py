@@ -105,7 +105,14 @@ def test_status_is_the_single_truth_and_says_what_can_be_resumed():
     import os
 
     from dpostudio.core.training.event_types import (
-        CANCELLED, CREATED, END_STATES, FAILED, FINISHED, INTERRUPTED, RESUMABLE_STATES, RUNNING,
+        CANCELLED,
+        CREATED,
+        END_STATES,
+        FAILED,
+        FINISHED,
+        INTERRUPTED,
+        RESUMABLE_STATES,
+        RUNNING,
     )
     from dpostudio.core.training.runs import newest_resumable_run
 
@@ -178,3 +185,21 @@ def test_a_killed_process_not_yet_reaped_reads_as_interrupted():
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_run_has_a_short_display_name_that_renaming_changes_and_keeps():
+    from dpostudio.core.training.runs import short_run_id
+
+    assert short_run_id("20260101-120000-ultrafeedback-b0.1") == "ultrafeedback-b0.1"
+    assert short_run_id("20260101-120000") == "run 01-01 12:00"
+    assert short_run_id("my-own-folder") == "my-own-folder"
+    named = create_run(RunConfig(name="sweep b0.1"))
+    unnamed = create_run(RunConfig())
+    assert named.display_name == "sweep b0.1"
+    assert unnamed.display_name == f"run {unnamed.id[4:6]}-{unnamed.id[6:8]} {unnamed.id[9:11]}:{unnamed.id[11:13]}"
+    assert named.rename("  beta  0.1 ") == "beta 0.1"
+    again = get_run(named.id)  # read back from the run folder
+    assert again.display_name == "beta 0.1" and again.info()["name"] == "beta 0.1" and again.id == named.id
+    again.update_info(status="running", step=3)  # later writes of run.json keep the name
+    assert get_run(named.id).display_name == "beta 0.1"
+    assert again.rename("") == short_run_id(named.id)  # blank: back to the short form of the id

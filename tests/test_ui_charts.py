@@ -169,7 +169,10 @@ def test_extra_eval_sets_share_the_main_eval_chart_as_their_own_series(qtbot):
     assert styled is not main and styled in charts.plots["Loss"].listDataItems()
     assert charts.series("run-a", "eval_styled_loss")[1].tolist() == [0.7]
     assert styled.opts["name"] == "styled eval loss" and main.opts["name"] == "eval loss"
-    assert styled.opts["pen"].style() == Qt.PenStyle.DotLine != main.opts["pen"].style()
+    # the main eval is dotted with dots, an extra set dash-dot-dot with its own symbol (the legend row's key says so)
+    assert main.opts["pen"].style() == Qt.PenStyle.DotLine and main.opts["symbol"] == "o"
+    assert styled.opts["pen"].style() == Qt.PenStyle.DashDotDotLine and styled.opts["symbol"] == "s"
+    assert "styled eval" in charts.legend.labels()
     assert charts.items[("run-a", "eval_styled_rewards/accuracies")].opts["name"] == "styled eval accuracy"
     charts.remove_run("run-a")
     assert not charts.plots["Loss"].listDataItems()

@@ -3,7 +3,8 @@
 Layout of a run folder::
 
     config.toml      the resolved run configuration
-    run.json         status (created/running/finished/failed/cancelled), pid, message, device, steps, final metrics
+    run.json         status (created/running/finished/failed/cancelled), pid, message, device, steps, final metrics,
+                     and ``name``: the run's short display name (``display_name``, changed with ``rename``)
     metrics.jsonl    append-only event log, one JSON object per line, flushed per event
     findings.json    what the diagnostics found in the metrics (``core.diagnostics``), rewritten as findings appear;
                      runs from before diagnostics have none: ``findings()`` then replays their records
@@ -143,6 +144,20 @@ class Run:
     def config(self) -> RunConfig:
         return RunConfig.load(self.config_path)
 
+    # ---- name -----------------------------------------------------------------------------
+    @property
+    def display_name(self) -> str:
+        """The run's short name for lists and chart legends: the name it was given (``rename``), else a short
+        form of its id (``short_run_id``)."""
+        return display_name_of(self.id, self.info())
+
+    def rename(self, name: str) -> str:
+        """Give the run a short display name, kept in run.json as ``name`` (blank: back to the short form of its
+        id). The folder and the id stay as they are. Returns the display name now in force."""
+        name = " ".join(str(name).split())[:MAX_NAME_LENGTH]
+        info = self.update_info(name=name)
+        return display_name_of(self.id, info)
+
     # ---- logs -----------------------------------------------------------------------------
     def append_event(self, event: Mapping[str, Any]) -> None:
         line = json.dumps({"time": time.time(), **event}, default=_jsonable)
@@ -238,6 +253,26 @@ class Run:
             return self.final_adapter()
         folder = self.checkpoints_dir / f"{CHECKPOINT_PREFIX}{int(step)}"
         return folder if has_adapter(folder) else None
+
+
+MAX_NAME_LENGTH = 60
+_STAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:-|$)")
+
+
+def short_run_id(run_id: str) -> str:
+    """A run id without its folder's timestamp (``20260101-120000-ultrafeedback-b0.1`` -> ``ultrafeedback-b0.1``);
+    an id that is only a timestamp reads as its date and time (``run 01-01 12:00``)."""
+    match = _STAMP.match(run_id)
+    if not match:
+        return run_id
+    rest = run_id[match.end() :]
+    return rest or f"run {match[2]}-{match[3]} {match[4]}:{match[5]}"
+
+
+def display_name_of(run_id: str, info: Mapping[str, Any]) -> str:
+    """A run's display name from its run.json ``info``: its ``name`` unless that is blank or the id itself."""
+    name = str(info.get("name") or "").strip()
+    return name if name and name != run_id else short_run_id(run_id)
 
 
 def _process_alive(pid: Any, started_at: Any = None) -> bool:

@@ -72,15 +72,34 @@ CHARTS: list[tuple[str, list[tuple[str, str, int]]]] = [
     ),
 ]
 LOG_SCALE_CHARTS = ("Loss", "Gradient norm")
-# Colours per style slot when one run is shown (train, eval, second train series, its eval twin).
-SLOT_COLORS = ("#3b82f6", "#f59e0b", "#ef4444", "#a855f7")
-CHOSEN_REJECTED = {"chosen": "#16a34a", "rejected": "#dc2626", "eval chosen": "#86efac", "eval rejected": "#fca5a5"}
-RUN_COLORS = ("#3b82f6", "#ef4444", "#16a34a", "#f59e0b", "#a855f7", "#0891b2", "#db2777", "#65a30d", "#64748b")
-SLOT_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine)
+# One colour per run (the first run shown takes the first), readable on light and dark backgrounds.
+RUN_COLORS = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#64748b")
+# One line style per series, the same in every chart and for every run; the legend row's key explains them.
+# Style slots: 0 a training value (or chosen), 1 its eval twin, 2 the rejected one, 3 its eval twin.
+SLOT_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashLine, Qt.PenStyle.DashDotLine)
+SLOT_KEYS = ("value · chosen", "eval", "rejected", "eval rejected")
+# Extra eval sets (eval_<set>_<metric>) share the chart of eval_<metric>: dash-dot-dot, each set its own symbol.
+EXTRA_SET_STYLE = Qt.PenStyle.DashDotDotLine
+EXTRA_SET_SYMBOLS = ("s", "d", "t", "+")
 METRIC_TO_CHART = {key: title for title, series in CHARTS for key, _, _ in series}
-# Extra eval sets (eval_<set>_<metric>) share the chart of eval_<metric>, each set in its own dotted style and colour.
-EXTRA_SET_STYLES = (Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
-EXTRA_SET_COLORS = ("#0891b2", "#db2777", "#65a30d", "#64748b")
+
+
+def run_color(index: int) -> str:
+    """The colour of the ``index``-th run shown."""
+    return RUN_COLORS[index % len(RUN_COLORS)]
+
+
+def series_style(metric: str, extra_index: int | None = None) -> tuple[Qt.PenStyle, str | None, bool]:
+    """(pen style, point symbol, hollow symbol) of a metric's series: training values are plain lines (chosen and
+    values solid, rejected dashed), eval points have symbols (dotted; rejected dash-dot and hollow), an extra eval
+    set's series are dash-dot-dot with the set's own symbol (``extra_index``)."""
+    slot = series_info(metric)[2] if chart_of(metric) else 0
+    rejected = slot >= 2
+    if extra_index is not None:
+        return EXTRA_SET_STYLE, EXTRA_SET_SYMBOLS[extra_index % len(EXTRA_SET_SYMBOLS)], rejected
+    if slot % 2 == 0:
+        return SLOT_STYLES[slot], None, False
+    return SLOT_STYLES[slot], "o", rejected
 
 
 def chart_of(metric: str) -> str | None:
@@ -102,6 +121,11 @@ def series_info(metric: str) -> tuple[str, str, int]:
         if key == base:
             return title, f"{set_name} {label}" if set_name else label, slot
     return title, metric, 0
+
+
+def extra_set_of(metric: str) -> str | None:
+    """The extra eval set an ``eval_<set>_<metric>`` belongs to (None: a main train or eval metric)."""
+    return split_eval_metric(metric, METRIC_TO_CHART)[0]
 
 
 def extra_set_index(extra_sets: list[str], metric: str) -> int | None:
@@ -131,3 +155,15 @@ def distinct_run_labels(labels: list[str], limit: int = 14) -> list[str]:
         if cut and all(len(name) > cut for name in names):
             names = [name[cut:] for name in names]
     return [short_run_label(name, limit) for name in names]
+
+
+def legend_run_names(labels: list[str], limit: int = 24) -> list[str]:
+    """The runs' names as the legend row shows them: elided to ``limit`` characters, and told apart by a number
+    when two runs shown have the same name."""
+    names = [label if len(label) <= limit else label[: limit - 1] + "…" for label in labels]
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return out

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QTimer, Signal
-from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from dpostudio.core.diagnostics.findings import Finding
 from dpostudio.core.training.event_types import is_eval_metric
+from dpostudio.ui.metrics.chart_legend import LegendEntry, LegendRow, key_entries, style_item
 from dpostudio.ui.metrics.chart_markers import (
     FINDING_CHARTS,
     FINDING_LABELS,
@@ -33,20 +33,19 @@ from dpostudio.ui.metrics.chart_markers import (
 )
 from dpostudio.ui.metrics.chart_series import (
     CHARTS,
-    CHOSEN_REJECTED,
-    EXTRA_SET_COLORS,
-    EXTRA_SET_STYLES,
     LOG_SCALE_CHARTS,
     METRIC_TO_CHART,
-    RUN_COLORS,
-    SLOT_COLORS,
-    SLOT_STYLES,
     chart_of,
     distinct_run_labels,
     extra_set_index,
+    extra_set_of,
+    legend_run_names,
+    run_color,
     series_info,
+    series_style,
     short_run_label,
 )
+from dpostudio.ui.metrics.readout import readout_text
 
 __all__ = [  # what the Metrics pane, the findings strip and the tests use, wherever it is defined
     "CHARTS",
@@ -150,10 +149,12 @@ class ChartPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.layout_widget)
+        self.columns = columns
         self.plots: dict[str, pg.PlotItem] = {}
-        self.legends: dict[str, pg.LegendItem] = {}
+        # one legend for all charts, in a row above them: runs by colour, series by line style (never over the data)
+        self.legend = LegendRow(self.layout_widget.ci, row=0, colspan=columns)
         for i, (title, _) in enumerate(CHARTS):
-            plot = self.layout_widget.addPlot(row=i // columns, col=i % columns, title=title)
+            plot = self.layout_widget.addPlot(row=1 + i // columns, col=i % columns, title=title)
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setMenuEnabled(True)
             plot.setDownsampling(auto=True, mode="peak")
@@ -161,7 +162,6 @@ class ChartPanel(QWidget):
             left = plot.getAxis("left")
             left.setWidth(58)  # room for labels such as 0.0001 or -0.05 before the first data arrives
             left.enableAutoSIPrefix(False)
-            self.legends[title] = plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
             self.plots[title] = plot
         self.buffers: dict[tuple[str, str], SeriesBuffer] = {}
         self.items: dict[tuple[str, str], pg.PlotDataItem] = {}
@@ -387,47 +387,39 @@ class ChartPanel(QWidget):
         item.setClipToView(True)
         self.items[key] = item
         self._style_item(key, item)
+        self.legend.set_entries(self.legend_entries())  # a new kind of series may add to the line-style key
         return item
+
+    def run_names(self) -> dict[str, str]:
+        """Each run's name as the legend row and the hover readout show it (short, told apart)."""
+        names = legend_run_names([self.run_labels.get(r, r) for r in self.run_order])
+        return dict(zip(self.run_order, names, strict=True))
+
+    def run_colors(self) -> dict[str, str]:
+        """Each run's one colour: every series of a run is drawn in it."""
+        return {run_id: run_color(i) for i, run_id in enumerate(self.run_order)}
+
+    def legend_entries(self) -> list[LegendEntry]:
+        """The legend row: the runs shown (colour and name), then the key of the line styles in use."""
+        names, colors = self.run_names(), self.run_colors()
+        entries = [LegendEntry(names[r], colors[r], width=3.0) for r in self.run_order]
+        slots = {series_info(m)[2] for (_r, m) in self.items if extra_set_of(m) is None}
+        extra = [name for name in self.extra_sets if any(extra_set_of(m) == name for (_r, m) in self.items)]
+        return entries + key_entries(slots, extra)
 
     def _style_item(self, key: tuple[str, str], item: pg.PlotDataItem) -> None:
         run_id, metric = key
-        title, label, slot = series_info(metric)
-        several = len(self.run_order) > 1
-        if several:
-            color = RUN_COLORS[self.run_order.index(run_id) % len(RUN_COLORS)] if run_id in self.run_order else "#888"
-            name = f"{self.run_labels.get(run_id, run_id)} · {label}"
-        else:
-            color = CHOSEN_REJECTED.get(label, SLOT_COLORS[slot % len(SLOT_COLORS)])
-            name = label
-        extra = extra_set_index(self.extra_sets, metric)
-        if extra is not None and not several:
-            base_label = label.split(" ", 1)[1]
-            color = CHOSEN_REJECTED.get(base_label, EXTRA_SET_COLORS[extra % len(EXTRA_SET_COLORS)])
-        pen = QPen(QColor(color))
-        pen.setWidthF(1.6)
-        pen.setCosmetic(True)
-        pen.setStyle(
-            SLOT_STYLES[slot % len(SLOT_STYLES)] if extra is None else EXTRA_SET_STYLES[extra % len(EXTRA_SET_STYLES)]
-        )
-        item.setPen(pen)
-        is_eval = is_eval_metric(metric)
-        item.setSymbol("o" if is_eval else None)
-        item.setSymbolSize(5)
-        item.setSymbolBrush(QColor(color))
-        item.setSymbolPen(QColor(color))
-        legend = self.legends[title]
-        legend.removeItem(item)
-        legend.addItem(item, name)
-        item.opts["name"] = name
+        _title, label, _slot = series_info(metric)
+        color = self.run_colors().get(run_id, "#888888")
+        style, symbol, hollow = series_style(metric, extra_set_index(self.extra_sets, metric))
+        style_item(item, color, style, symbol, hollow)
+        item.opts["name"] = label
+        item.setZValue(-self.run_order.index(run_id) if run_id in self.run_order else -100)  # first run on top
 
     def _restyle(self) -> None:
-        def order(key):
-            run_id, metric = key
-            run_index = self.run_order.index(run_id) if run_id in self.run_order else len(self.run_order)
-            return run_index, series_info(metric)[2]
-
-        for key in sorted(self.items, key=order):
-            self._style_item(key, self.items[key])
+        for key, item in self.items.items():
+            self._style_item(key, item)
+        self.legend.set_entries(self.legend_entries())
 
     def apply_theme(self) -> None:
         palette = self.palette()
@@ -440,19 +432,23 @@ class ChartPanel(QWidget):
                 ax.setPen(pg.mkPen(text))
                 ax.setTextPen(pg.mkPen(text))
             plot.setTitle(title, color=text.name(), size="10pt")
-            legend = self.legends[title]
-            legend.setLabelTextColor(text)
-            legend.setBrush(pg.mkBrush(background.red(), background.green(), background.blue(), 200))
-        self._restyle()  # re-adds legend entries so their labels take the new text colour
+        self.legend.set_entries(self.legend_entries(), text)
 
     def changeEvent(self, event) -> None:  # light/dark switch follows the application palette
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self.apply_theme()
         super().changeEvent(event)
 
-    def export_png(self, path: str) -> bool:
+    def export_image(self, path: str, titles: list[str] | None = None, scale: float = 3.0) -> bool:
+        """Save the charts ``titles`` (None: all) with the legend row as PNG at ``scale`` times screen resolution,
+        or as SVG when ``path`` ends in .svg (``chart_export``)."""
+        from dpostudio.ui.metrics.chart_export import export_charts
+
         self.flush()
-        return self.layout_widget.grab().save(path, "PNG")
+        return export_charts(self, path, titles, scale)
+
+    def export_png(self, path: str) -> bool:
+        return self.export_image(path)
 
     # ---- hover readout ----------------------------------------------------------------------------
     def _on_mouse(self, args) -> None:
@@ -461,14 +457,17 @@ class ChartPanel(QWidget):
             if not plot.sceneBoundingRect().contains(pos):
                 continue
             x = plot.vb.mapSceneToView(pos).x()
-            parts = []
-            for (_run_id, metric), item in self.items.items():
+            values: dict[str, list[tuple[str, float]]] = {}
+            at = None
+            for (run_id, metric), item in self.items.items():
                 if chart_of(metric) != title or item.xData is None or not len(item.xData):
                     continue
                 xs, ys = item.xData, item.yData
                 i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
                 if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
                     i -= 1
-                parts.append(f"{item.opts.get('name', metric)} = {ys[i]:.4g} @ {self.x_axis} {xs[i]:g}")
-            self.readout.emit(f"{title}: " + ("; ".join(parts) if parts else "no data"))
+                at = xs[i] if at is None or abs(xs[i] - x) < abs(at - x) else at
+                values.setdefault(run_id, []).append((str(item.opts.get("name", metric)), float(ys[i])))
+            names = self.run_names() if len(self.run_order) > 1 else {}
+            self.readout.emit(readout_text(title, self.x_axis, at, values, names))
             return

@@ -12,9 +12,6 @@ where each finding began.
 
 from __future__ import annotations
 
-import csv
-import math
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -22,10 +19,11 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QFileDialog,
+    QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QSlider,
     QSplitter,
@@ -39,117 +37,40 @@ from dpostudio.core.diagnostics.findings import Finding
 from dpostudio.core.training.event_types import (
     END_STATES,
     EVAL,
-    EVAL_LOSS,
-    EVAL_REWARDS_ACCURACIES,
     FINDING,
-    INTERRUPTED,
     LOG,
-    LOSS,
-    REWARDS_ACCURACIES,
+    RUNNING,
     STARTED,
-    extra_eval_sets_in,
-    is_eval_metric,
 )
-from dpostudio.core.training.runs import Run
-from dpostudio.ui.metrics.charts import ChartPanel
+from dpostudio.core.training.metrics_export import CsvExport, write_runs_csv
+from dpostudio.ui.file_dialogs import save_file
+from dpostudio.ui.metrics.chart_export import FORMATS
+from dpostudio.ui.metrics.chart_export_dialog import ChartExportDialog
+from dpostudio.ui.metrics.charts import CHARTS, ChartPanel
 from dpostudio.ui.metrics.findings_strip import FindingEntry, FindingsStrip
+from dpostudio.ui.metrics.readout import ElidedLabel
+from dpostudio.ui.metrics.run_rows import (
+    COLUMNS,
+    _file_name,
+    _fmt,
+    _steps_text,
+    load_run_findings,
+    load_run_records,
+    load_run_rows,
+    load_run_view,
+    write_metrics_csv,
+)
 from dpostudio.ui.tasks import Task, run_task
 
-COLUMNS = ("Run", "Status", "Model", "Dataset", "β", "LR", "Batch", "Steps", "Eval loss", "Eval acc")
-
-
-def load_run_rows() -> list[dict[str, Any]]:
-    """Summaries of every run for the history table (reads run.json and config.toml; runs off the GUI thread)."""
-    from dpostudio.core.training.runs import list_runs
-
-    rows = []
-    for run in list_runs():
-        info = run.info()
-        try:
-            config = run.config().to_dict()
-        except Exception:  # a run folder whose config cannot be read is still listed
-            config = {}
-        final_eval = info.get("final_eval") or {}
-        status = run.status(info)  # not run.json's word: a run whose process died reads "interrupted"
-        resumable = run.resumable(status)
-        message, step = info.get("message", ""), info.get("step")
-        if status == INTERRUPTED:
-            step = next((record["step"] for record in reversed(run.metrics(LOG))), step)  # how far it got
-            message = "its training process ended without finishing (killed, crashed or the computer restarted); " + (
-                "Resume continues it from its last checkpoint" if resumable else "it saved no checkpoint to resume from"
-            )
-        rows.append(
-            {
-                "id": run.id,
-                "name": info.get("name") or run.id,
-                "status": status,
-                "resumable": resumable,
-                "model": config.get("model", info.get("model", "")),
-                "dataset": config.get("dataset", info.get("dataset", "")),
-                "beta": config.get("beta"),
-                "learning_rate": config.get("learning_rate"),
-                "batch": config.get("per_device_batch_size"),
-                "accum": config.get("gradient_accumulation_steps"),
-                "step": step,
-                "max_steps": config.get("max_steps"),
-                "eval_loss": final_eval.get(EVAL_LOSS),
-                "eval_acc": final_eval.get(EVAL_REWARDS_ACCURACIES),
-                "extra_evals": {  # each extra eval set's final (loss, accuracy)
-                    name: (final_eval.get(f"eval_{name}_{LOSS}"), final_eval.get(f"eval_{name}_{REWARDS_ACCURACIES}"))
-                    for name in extra_eval_sets_in(final_eval)
-                },
-                "message": message,
-            }
-        )
-    return rows
-
-
-def load_run_records(run_id: str) -> list[dict[str, Any]]:
-    """A run's log and eval records merged in step order (a crashed run yields up to its last logged step)."""
-    from dpostudio.core.training.runs import get_run
-
-    run = get_run(run_id)
-    records = run.metrics(LOG) + run.metrics(EVAL)
-    return sorted(records, key=lambda r: (r.get("step", 0), any(is_eval_metric(k) for k in r)))
-
-
-def load_run_findings(run: Run) -> list[Finding]:
-    """A run's findings (``Run.findings()``: its ``findings.json``, or a replay of its records); [] on any error, so
-    a run whose findings cannot be read still shows its curves."""
-    try:
-        return run.findings()
-    except Exception:
-        return []
-
-
-def load_run_view(run_id: str) -> tuple[list[dict[str, Any]], list[Finding]]:
-    """What the charts show of a past run: its records and its findings (runs off the GUI thread)."""
-    from dpostudio.core.training.runs import get_run
-
-    records = load_run_records(run_id)
-    return records, load_run_findings(get_run(run_id))
-
-
-def write_metrics_csv(records: list[dict[str, Any]], path: str | Path) -> int:
-    """Write records as CSV (step, epoch, then every metric column). Returns the number of rows."""
-    keys: list[str] = []
-    for record in records:
-        keys += [k for k in record if k not in keys and k not in ("step", "epoch")]
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["step", "epoch", *keys])
-        for record in records:
-            writer.writerow([record.get("step"), record.get("epoch"), *(record.get(k, "") for k in keys)])
-    return len(records)
-
-
-def _fmt(value: Any, spec: str = ".4g") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    try:
-        return format(value, spec)
-    except (TypeError, ValueError):
-        return str(value)
+__all__ = [  # the pane, and the loaders it uses (tests and benches import them from here)
+    "COLUMNS",
+    "MetricsPane",
+    "load_run_findings",
+    "load_run_records",
+    "load_run_rows",
+    "load_run_view",
+    "write_metrics_csv",
+]
 
 
 class MetricsPane(QWidget):
@@ -173,7 +94,15 @@ class MetricsPane(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setSortingEnabled(True)
-        self.table.setToolTip("Select a run to see its curves; select several (Ctrl/Cmd or Shift) to overlay them.")
+        self.table.setToolTip(
+            "Select a run to see its curves; select several (Ctrl/Cmd or Shift) to overlay them.\n"
+            "Double-click a run's name (or F2) to give it a short name for the legend."
+        )
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)  # only the name column is editable
+        self.table.itemDoubleClicked.connect(self._on_double_click)
+        self.table.itemChanged.connect(self._on_item_changed)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
         header = self.table.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(False)
@@ -182,10 +111,14 @@ class MetricsPane(QWidget):
         refresh = QPushButton("Refresh", self)
         refresh.clicked.connect(self.refresh_runs)
         self.export_csv_button = QPushButton("Export CSV…", self)
-        self.export_csv_button.setToolTip("Save the selected run's metrics as a CSV file.")
+        self.export_csv_button.setToolTip(
+            "Save the metrics of the selected runs as one CSV file, a row per logged step with a run column."
+        )
         self.export_csv_button.clicked.connect(self._export_csv_clicked)
-        self.export_png_button = QPushButton("Export charts as PNG…", self)
+        self.export_png_button = QPushButton("Export charts…", self)
+        self.export_png_button.setToolTip("Save the charts you pick as PNG at print resolution or as SVG.")
         self.export_png_button.clicked.connect(self._export_png_clicked)
+        self.export_titles: list[str] | None = None  # the charts picked in the last export (None: all)
         history_bar = QHBoxLayout()
         self.history_label = QLabel("Runs", self)
         history_bar.addWidget(self.history_label, 1)
@@ -213,8 +146,7 @@ class MetricsPane(QWidget):
         self.x_axis.currentTextChanged.connect(self.charts.set_x_axis)
         self.log_scale = QCheckBox("Log scale (loss, grad norm)", self)
         self.log_scale.toggled.connect(self.charts.set_log_scale)
-        self.readout = QLabel("Hover over a chart to read its values.", self)
-        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.readout = ElidedLabel("Hover over a chart to read its values.", self)  # never widens the window
         self.charts.readout.connect(self.readout.setText)
         controls = QHBoxLayout()
         controls.addWidget(self.smoothing_label)
@@ -271,9 +203,6 @@ class MetricsPane(QWidget):
         self.table.setSortingEnabled(False)
         self.table.clear()
         for row in rows:
-            steps = _fmt(row["step"], "d") if isinstance(row["step"], int) else ""
-            if row.get("max_steps"):
-                steps = f"{steps or 0}/{row['max_steps']}"
             item = QTreeWidgetItem(
                 [
                     row["name"],
@@ -283,13 +212,16 @@ class MetricsPane(QWidget):
                     _fmt(row["beta"], "g"),
                     _fmt(row["learning_rate"], ".2g"),
                     f"{row['batch']}×{row['accum']}" if row.get("batch") else "",
-                    steps,
+                    _steps_text(row),
                     _fmt(row["eval_loss"]),
                     _fmt(row["eval_acc"], ".3f"),
                 ]
             )
             item.setData(0, Qt.ItemDataRole.UserRole, row["id"])
-            item.setToolTip(0, row["id"] + (f"\n{row['message']}" if row.get("message") else ""))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+            item.setToolTip(
+                0, row["id"] + (f"\n{row['message']}" if row.get("message") else "") + "\nDouble-click to rename."
+            )
             item.setToolTip(1, row.get("message") or row["status"])
             if row.get("extra_evals"):  # the extra eval sets, beside the main split's columns
                 tip = "\n".join(
@@ -307,12 +239,76 @@ class MetricsPane(QWidget):
         self.table.setSortingEnabled(True)
         self.table.blockSignals(False)
         self.history_label.setText(f"Runs ({len(rows)})" if rows else "Runs: none yet. Train one in the Training pane.")
+        for run_id in self.charts.runs():  # a run shown before its row was read (the live one) takes its name
+            if any(row["id"] == run_id for row in rows):
+                self.charts.add_run(run_id, self.row(run_id)["name"])
         self.runsChanged.emit(rows)
         if self._refresh_again:
             self._refresh_again = False
             self.refresh_runs()
         else:
             self._sync_charts()
+
+    def row(self, run_id: str) -> dict[str, Any]:
+        return next((row for row in self.rows if row["id"] == run_id), {})
+
+    def item_of(self, run_id: str) -> QTreeWidgetItem | None:
+        for i in range(self.table.topLevelItemCount()):
+            item = self.table.topLevelItem(i)
+            if item is not None and item.data(0, Qt.ItemDataRole.UserRole) == run_id:
+                return item
+        return None
+
+    def _show_steps(self, run_id: str) -> None:
+        """Write a run's step count ("5/12") from its row (kept current by live events) into the run list."""
+        row, item = self.row(run_id), self.item_of(run_id)
+        if not row or item is None:
+            return
+        self.table.blockSignals(True)
+        item.setText(7, _steps_text(row))
+        item.setText(1, row["status"])
+        self.table.blockSignals(False)
+
+    # ---- renaming ---------------------------------------------------------------------------------
+    def _on_double_click(self, item: QTreeWidgetItem, column: int) -> None:
+        if column == 0:
+            self.table.editItem(item, 0)
+
+    def _context_menu(self, pos) -> None:
+        item = self.table.itemAt(pos)
+        if item is None:
+            return
+        menu = QMenu(self.table)
+        menu.addAction("Rename…", lambda: self.table.editItem(item, 0))
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if column == 0:
+            self.rename_run(item.data(0, Qt.ItemDataRole.UserRole), item.text(0))
+
+    def rename_run(self, run_id: str, name: str) -> str:
+        """Give a run a short name: saved in its folder (``Run.rename``), shown in the run list and the legend."""
+        from dpostudio.core.training.runs import get_run
+
+        old = self.row(run_id).get("name", run_id)
+        try:
+            shown = get_run(run_id).rename(name)
+        except Exception as exc:
+            self.message.emit("error", f"could not rename run {run_id}: {exc}")
+            shown = old
+        row, item = self.row(run_id), self.item_of(run_id)
+        if row:
+            row["name"] = shown
+        if item is not None:
+            self.table.blockSignals(True)
+            item.setText(0, shown)
+            self.table.blockSignals(False)
+        if run_id in self.charts.runs():
+            self.charts.add_run(run_id, shown)
+        if shown != old:
+            self.message.emit("info", f"renamed run {run_id} to “{shown}”")
+            self.runsChanged.emit(self.rows)
+        return shown
 
     def selected_run_ids(self) -> list[str]:
         return [item.data(0, Qt.ItemDataRole.UserRole) for item in self.table.selectedItems()]
@@ -381,6 +377,7 @@ class MetricsPane(QWidget):
             self._select_live = True
             self.refresh_runs()
         elif kind in (LOG, EVAL) and self.live_run_id:
+            self._live_progress(event)
             self.charts.add_record(
                 self.live_run_id,
                 {"step": event.get("step"), "epoch": event.get("epoch"), **(event.get("metrics") or {})},
@@ -396,6 +393,19 @@ class MetricsPane(QWidget):
         elif kind in END_STATES:
             self.refresh_runs()
 
+    def _live_progress(self, event: dict) -> None:
+        """A live log/eval event moves the live run's row on: its step (and length) in the run list, now."""
+        row = self.row(self.live_run_id or "")
+        step = event.get("step")
+        if not row or not isinstance(step, int):
+            return
+        row["step"] = max(step, row["step"]) if isinstance(row.get("step"), int) else step
+        if isinstance(event.get("max_steps"), int) and event["max_steps"] > 0:
+            row["max_steps"] = event["max_steps"]
+        if row.get("status") not in END_STATES:
+            row["status"] = RUNNING
+        self._show_steps(row["id"])
+
     # ---- findings ---------------------------------------------------------------------------------
     @Slot()
     def _update_findings_strip(self) -> None:
@@ -410,30 +420,48 @@ class MetricsPane(QWidget):
         self.findings_strip.set_findings(entries, {run_id: charts.logged_steps(run_id) for run_id in charts.runs()})
 
     # ---- export -----------------------------------------------------------------------------------
-    def export_csv(self, run_id: str, path: str) -> int:
-        count = write_metrics_csv(load_run_records(run_id), path)
-        self.message.emit("info", f"saved {count} metric rows of run {run_id} to {path}")
-        return count
+    def export_csv(self, run_ids: str | list[str], path: str) -> int:
+        """Write the runs' metrics to ``path`` as one tidy CSV (a ``run`` column); says what was written.
+        Returns the number of rows."""
+        from dpostudio.core.training.runs import get_run
+
+        ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+        done: CsvExport = write_runs_csv([get_run(run_id) for run_id in ids], path)
+        self.message.emit("info", done.summary())
+        return done.rows
 
     def _export_csv_clicked(self) -> None:
         ids = self.selected_run_ids() or ([self.live_run_id] if self.live_run_id else [])
         if not ids:
-            self.message.emit("warning", "select a run to export its metrics")
+            self.message.emit("warning", "select one or more runs to export their metrics")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export metrics as CSV", f"{ids[0]}-metrics.csv", "CSV (*.csv)")
+        name = (
+            f"{self.row(ids[0]).get('name') or ids[0]}-metrics.csv" if len(ids) == 1 else f"{len(ids)}-runs-metrics.csv"
+        )
+        path = save_file(self, "Export metrics as CSV", "metrics", _file_name(name), "CSV (*.csv)")
         if path:
             try:
-                self.export_csv(ids[0], path)
+                self.export_csv(ids, path)
             except Exception as exc:
                 self.message.emit("error", f"could not export the metrics: {exc}")
 
+    def export_charts(self, path: str, titles: list[str] | None = None) -> bool:
+        """Save the charts ``titles`` (None: all) as PNG at print resolution, or SVG for a .svg path."""
+        if self.charts.export_image(path, titles):
+            self.message.emit("info", f"saved {len(titles) if titles else len(CHARTS)} charts to {path}")
+            return True
+        self.message.emit("error", f"could not save the charts to {path}")
+        return False
+
     def _export_png_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export charts as PNG", "dpostudio-charts.png", "PNG (*.png)")
+        dialog = ChartExportDialog([title for title, _ in CHARTS], self.export_titles, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        titles, fmt = dialog.chosen(), dialog.file_format()
+        self.export_titles = titles
+        path = save_file(self, "Export charts", "charts", f"dpostudio-charts.{fmt}", FORMATS[fmt])
         if path:
-            if self.charts.export_png(path):
-                self.message.emit("info", f"saved the charts to {path}")
-            else:
-                self.message.emit("error", f"could not save the charts to {path}")
+            self.export_charts(path, titles)
 
     def _on_smoothing(self, value: int) -> None:
         weight = value / 100
