@@ -33,8 +33,13 @@ def compare_with_canned_answers(kwargs, events, cancel):
             time.sleep(0.05)
             on_text(word + " ")
             said.append(word)
-        return {"answer": " ".join(said), "tokens": len(said), "words": len(said), "seconds": 1.0,
-                "stop": "cancelled" if cancel.is_set() else "eos"}
+        return {
+            "answer": " ".join(said),
+            "tokens": len(said),
+            "words": len(said),
+            "seconds": 1.0,
+            "stop": "cancelled" if cancel.is_set() else "eos",
+        }
 
     comparison.load_pair = lambda run, checkpoint=None, on_stage=None: SimpleNamespace(tokenizer=None)
     comparison.model_inputs = lambda prompt, config, tokenizer: {}
@@ -119,8 +124,9 @@ def test_a_comparison_process_that_dies_is_reported(qtbot, monkeypatch):
     monkeypatch.setattr(comparison_worker, "compare_in_child", die_after_one_event)
     result, failed, events = _run_worker(qtbot, CompareWorker({}))
     assert result is None and [e["type"] for e in events] == ["stage"]
-    assert failed == ["the comparison process ended unexpectedly (exit code 3; possibly out of memory); "
-                      "files written so far are kept"]
+    assert failed == [
+        "the comparison process ended unexpectedly (exit code 3; possibly out of memory); files written so far are kept"
+    ]
 
 
 @pytest.mark.slow
@@ -128,14 +134,19 @@ def test_pane_runs_a_streaming_comparison_and_shows_the_summary(qtbot, embedded_
     run = make_adapter_run(embedded_model, name="ui-compare")
     appended = []
     original = comparison_view.AnswerBox.append
-    monkeypatch.setattr(comparison_view.AnswerBox, "append",
-                        lambda self, side, text: (appended.append(side), original(self, side, text)))
+    monkeypatch.setattr(
+        comparison_view.AnswerBox,
+        "append",
+        lambda self, side, text: (appended.append(side), original(self, side, text)),
+    )
     pane = ComparisonPane()
     qtbot.addWidget(pane)
     pane.resize(1400, 900)
     assert pane.run_combo.count() == 1 and pane.select_run(run.id)
-    assert [pane.checkpoint_combo.itemText(i) for i in range(pane.checkpoint_combo.count())] == \
-        ["final adapter", "checkpoint 1"]
+    assert [pane.checkpoint_combo.itemText(i) for i in range(pane.checkpoint_combo.count())] == [
+        "final adapter",
+        "checkpoint 1",
+    ]
     pane.set_prompts(["What is a monopoly?", "Name a primary colour."])
     assert pane.prompt_source.currentData() == "custom" and pane.prompt_count.text() == "2 prompts"
     pane.max_new_tokens.setValue(12)
@@ -157,8 +168,10 @@ def test_pane_runs_a_streaming_comparison_and_shows_the_summary(qtbot, embedded_
         assert box.edits["base"].toPlainText() == item["base"]["answer"]
         assert box.edits["tuned"].toPlainText() == item["tuned"]["answer"]
     assert "tuned better in" in pane.summary_label.text() and "/2" in pane.summary_label.text()
-    assert pane.table.rowCount() == 2 and pane.table.item(0, 2).text() == result.items[0]["base"]["answer"]
-    assert pane.table.item(1, 4 + 3).text() in ("Tuned better", "Base better", "Tie")
+    assert pane.table.rowCount() == 2 and pane.table.item(0, pane.table_column("base")).text() == " ".join(
+        result.items[0]["base"]["answer"].split()
+    )
+    assert pane.table.item(1, pane.table_column("verdict")).text() in ("Tuned better", "Base better", "Tie")
     qtbot.waitUntil(lambda: not pane.is_running(), timeout=10_000)
     assert pane.compare_button.isEnabled() and not pane.stop_button.isEnabled()
     assert ("info", f"Comparison finished: {result.message}") in messages

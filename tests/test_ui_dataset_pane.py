@@ -84,8 +84,11 @@ def test_fixture_files_are_detected_and_mapping_changes_redetect(qtbot, pane):
     # checking a suggested filter applies it
     used_before = sum(blocker.args[0].rows_used.values())
     with qtbot.waitSignal(pane.dataLoaded, timeout=LOAD_TIMEOUT) as blocker:
-        item = next(pane.filter_list.item(i) for i in range(pane.filter_list.count())
-                    if pane.filter_list.item(i).text() == "status != tie")
+        item = next(
+            pane.filter_list.item(i)
+            for i in range(pane.filter_list.count())
+            if pane.filter_list.item(i).text() == "status != tie"
+        )
         from PySide6.QtCore import Qt
 
         item.setCheckState(Qt.CheckState.Checked)
@@ -117,9 +120,19 @@ def test_a_broken_file_shows_an_error_in_words_and_keeps_the_previous_data(qtbot
 def test_config_round_trip_and_change_signal(qtbot, pane):
     seen = []
     pane.dataConfigChanged.connect(seen.append)
-    pane.set_data_config({"dataset": "Anthropic/hh-rlhf", "dataset_config": "harmless-base", "first_n": 1000,
-                          "eval_ratio": 0.05, "split_seed": 7, "eval_split": "test", "drop_problems": ["empty"],
-                          "system_prompt": "Be brief.", "column_prompt": "question"})
+    pane.set_data_config(
+        {
+            "dataset": "Anthropic/hh-rlhf",
+            "dataset_config": "harmless-base",
+            "first_n": 1000,
+            "eval_ratio": 0.05,
+            "split_seed": 7,
+            "eval_split": "test",
+            "drop_problems": ["empty"],
+            "system_prompt": "Be brief.",
+            "column_prompt": "question",
+        }
+    )
     config = pane.data_config()
     assert pane.source_combo.currentData() == "hub"
     assert config["dataset"] == "Anthropic/hh-rlhf" and config["dataset_config"] == "harmless-base"
@@ -160,8 +173,14 @@ def test_a_dataset_source_plugin_feeds_the_pane(qtbot, monkeypatch, dpostudio_ho
 
         @hookimpl
         def dpostudio_dataset_sources(self):
-            return [DatasetSource("test-texts", "Test texts", "pairs made up by a test plugin",
-                                  [SourceOption("rows", "Rows", kind="int", default=4)])]
+            return [
+                DatasetSource(
+                    "test-texts",
+                    "Test texts",
+                    "pairs made up by a test plugin",
+                    [SourceOption("rows", "Rows", kind="int", default=4)],
+                )
+            ]
 
         @hookimpl
         def dpostudio_load_dataset(self, source_id, options):
@@ -175,8 +194,11 @@ def test_a_dataset_source_plugin_feeds_the_pane(qtbot, monkeypatch, dpostudio_ho
     qtbot.addWidget(pane)
     qtbot.waitUntil(lambda: pane.source_combo.findData("test-texts") >= 0, timeout=LOAD_TIMEOUT)
     pane.source_combo.setCurrentIndex(pane.source_combo.findData("test-texts"))
-    assert "Rows" in [pane.plugin_form.itemAt(i).widget().text() for i in range(pane.plugin_form.count())
-                      if hasattr(pane.plugin_form.itemAt(i).widget(), "text")]
+    assert "Rows" in [
+        pane.plugin_form.itemAt(i).widget().text()
+        for i in range(pane.plugin_form.count())
+        if hasattr(pane.plugin_form.itemAt(i).widget(), "text")
+    ]
     with qtbot.waitSignal(pane.dataLoaded, timeout=LOAD_TIMEOUT) as blocker:
         pane.load()
     report = blocker.args[0]

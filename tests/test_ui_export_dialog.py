@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import pytest
+from fake_hub import FakeHub
 
 from dpostudio.ui.export.dialog import ExportDialog
-from fake_hub import FakeHub
 
 TOKEN = "hf_ui_token_0123456789abcdefgh"
 
@@ -24,8 +23,10 @@ def test_dialog_exports_with_progress(qtbot, run_id, tmp_path, memory_keyring, m
     dialog = ExportDialog(run_id)
     qtbot.addWidget(dialog)
     assert dialog.selected_run() == run_id
-    assert [dialog.checkpoint_combo.itemText(i) for i in range(dialog.checkpoint_combo.count())] == \
-        ["final adapter (end of training)", "checkpoint at step 2"]
+    assert [dialog.checkpoint_combo.itemText(i) for i in range(dialog.checkpoint_combo.count())] == [
+        "final adapter (end of training)",
+        "checkpoint at step 2",
+    ]
     assert "no token" in dialog.token_label.text() and not dialog.push_button.isEnabled()
     assert not dialog.export_button.isEnabled()
     assert not dialog.dtype_combo.isEnabled()

@@ -102,3 +102,70 @@ def test_data_folder_is_shown(qtbot, dpostudio_home):
     qtbot.addWidget(pane)
     assert pane.data_dir_edit.isReadOnly()
     assert pane.data_dir_edit.text() == str(dpostudio_home)
+
+
+def _backend_like(module: str, name: str = "Keyring"):
+    """A working in-memory keyring backend that presents itself as the given keyring module's class."""
+    from conftest import MemoryKeyring
+
+    return type(name, (MemoryKeyring,), {"__module__": module})()
+
+
+@pytest.mark.parametrize(
+    ("module", "words"),
+    [
+        ("keyring.backends.macOS", "Saved tokens are kept in the macOS Keychain"),
+        ("keyring.backends.Windows", "Saved tokens are kept in the Windows Credential Locker"),
+        ("keyring.backends.SecretService", "Saved tokens are kept in the desktop's Secret Service"),
+        ("keyrings.cryptfile.cryptfile", "Saved tokens are kept in an encrypted file"),
+    ],
+)
+def test_the_keyring_notice_names_the_store_in_words(qtbot, module, words):
+    import keyring
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(_backend_like(module))
+    try:
+        pane = SettingsPane()
+        qtbot.addWidget(pane)
+        text = pane.keyring_label.text()
+        assert text.startswith(words), text
+        assert "(Keyring)" not in text and "found Keyring" not in text
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_a_chain_of_keyrings_is_described_by_its_first_store():
+    from keyring.backends.chainer import ChainerBackend
+
+    from dpostudio.ui.settings.pane import keyring_store_words
+
+    mac = _backend_like("keyring.backends.macOS")
+    chain = type("Chain", (), {"__module__": ChainerBackend.__module__, "backends": [mac]})()
+    assert keyring_store_words(chain) == "in the macOS Keychain"
+
+
+def test_without_a_keyring_the_notice_says_so_in_words(qtbot):
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        pane = SettingsPane()
+        qtbot.addWidget(pane)
+        text = pane.keyring_label.text()
+        assert "found Keyring" not in text and "(Keyring)" not in text
+        assert "no macOS Keychain, Windows Credential Locker or desktop Secret Service was found" in text
+        assert "they cannot be saved" in text and "this session only" in text
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_the_default_boxes_ignore_the_wheel_until_focused(qtbot):
+    from PySide6.QtCore import Qt
+
+    pane = SettingsPane()
+    qtbot.addWidget(pane)
+    for combo in (pane.device_combo, pane.precision_combo):
+        assert combo.focusPolicy() == Qt.FocusPolicy.StrongFocus

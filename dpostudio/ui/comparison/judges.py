@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -105,6 +105,8 @@ class JudgeOptionsMixin(_MixinBase):
                     widget.setEchoMode(QLineEdit.EchoMode.Password)
                     widget.setPlaceholderText("saved key from Settings")
             widget.setObjectName(f"judge_option_{opt.name}")
+            if widget.focusPolicy() == Qt.FocusPolicy.WheelFocus:  # the wheel scrolls the form, not the value
+                widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             widget.setToolTip(opt.help)
             self.judge_form.addRow(opt.label or opt.name, widget)
             self._option_widgets[opt.name] = (opt.kind, widget)

@@ -46,7 +46,14 @@ from dpostudio.ui.comparison.judges import JudgeOptionsMixin, OptionWidget
 from dpostudio.ui.comparison.prompts import PROMPT_SOURCES, PromptSourceMixin
 from dpostudio.ui.comparison.results import ComparisonResultsMixin
 from dpostudio.ui.comparison.runs import RunPickerMixin
-from dpostudio.ui.comparison.widgets import SIDES, VERDICT_COLOUR, VERDICT_TEXT, AnswerBox, _html
+from dpostudio.ui.comparison.widgets import (
+    SIDES,
+    VERDICT_COLOUR,
+    VERDICT_TEXT,
+    AnswerBox,
+    _html,
+    no_wheel_without_focus,
+)
 from dpostudio.ui.comparison.worker import CompareWorker
 from dpostudio.ui.tasks import describe_error
 
@@ -81,10 +88,14 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         self._judges: dict[str, Any] = {}
         self._option_widgets: dict[str, tuple[str, OptionWidget]] = {}
         self._file_prompts: list[Prompt] | None = None
+        self._columns: list[str] = []
+        self._summary_is_idle = True  # the summary line shows the run-list hint, not a comparison
         self._build()
+        no_wheel_without_focus(self)
         self.refresh_runs()
         self.refresh_judges()
         self._load_prompt_source()
+        self.show_latest_comparison()
 
     # --- layout ---------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -207,7 +218,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         past.addWidget(self.export_button)
         rv.addLayout(past)
 
-        self.summary_label = QLabel("Pick a run and press Compare.", right)
+        self.summary_label = QLabel("", right)
         self.summary_label.setObjectName("CompareSummary")
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextFormat(Qt.TextFormat.RichText)
@@ -239,9 +250,22 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         self.table = QTableWidget(0, 0)
         self.table.setObjectName("CompareTable")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setWordWrap(True)
+        self.table.setWordWrap(False)  # one line per prompt; the full texts are in tooltips and below
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.tabs.addTab(self.table, "Results table")
+        self.table.currentCellChanged.connect(self._on_table_row)
+        self.reason_view = QPlainTextEdit()
+        self.reason_view.setObjectName("CompareReasoning")
+        self.reason_view.setReadOnly(True)
+        self.reason_view.setPlaceholderText("Click a row to read the judge's full reasoning.")
+        results = QSplitter(Qt.Orientation.Vertical)
+        results.addWidget(self.table)
+        results.addWidget(self.reason_view)
+        results.setStretchFactor(0, 1)
+        results.setSizes([420, 140])
+        self.tabs.addTab(results, "Results table")
         rv.addWidget(self.tabs, 1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -286,7 +310,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
             "checkpoint": self.checkpoint_combo.currentData(),
         }
         self._reset_results([p.text for p in prompts])
-        self.summary_label.setText("Comparing…")
+        self._set_summary("Comparing…")
         self.progress.setRange(0, len(prompts))
         self.progress.setValue(0)
         self._worker = CompareWorker(kwargs)
@@ -314,8 +338,9 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
     def _set_running(self, running: bool) -> None:
         self.compare_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        for w in (self.run_combo, self.checkpoint_combo, self.judge_combo, self.prompt_source, self.open_button):
+        for w in (self.run_combo, self.checkpoint_combo, self.judge_combo, self.prompt_source):
             w.setEnabled(not running)
+        self.open_button.setEnabled(not running and self.past_combo.count() > 0)
 
     @Slot(object)
     def _on_event(self, event: dict) -> None:
@@ -356,7 +381,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
 
     @Slot(str)
     def _on_failed(self, text: str) -> None:
-        self.summary_label.setText(f"<span style='color:#b03a2e'>{_html(text)}</span>")
+        self._set_summary(f"<span style='color:#b03a2e'>{_html(text)}</span>")
         self.message.emit("error", text)
 
     @Slot(object)

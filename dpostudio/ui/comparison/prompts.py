@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QPlainTextEdit, QWidget
 
+from dpostudio.ui.file_dialogs import open_file
 from dpostudio.ui.tasks import describe_error
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class PromptSourceMixin(_MixinBase):
                 else:
                     prompts = prompt_sets.eval_prompts(run.config(), limit=50)
             elif key == "file":
-                name, _ = QFileDialog.getOpenFileName(self, "Prompt file", "", "Prompts (*.txt *.jsonl *.json)")
+                name = open_file(self, "Prompt file", "prompts", "Prompts (*.txt *.jsonl *.json)")
                 if not name:
                     return
                 prompts = prompt_sets.from_file(name)

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QFont
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHeaderView,
     QLabel,
+    QPlainTextEdit,
     QProgressBar,
     QTableWidget,
     QTableWidgetItem,
@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dpostudio.ui.comparison.widgets import VERDICT_COLOUR, VERDICT_TEXT, AnswerBox, _html
+from dpostudio.ui.comparison.widgets import VERDICT_COLOUR, VERDICT_TEXT, AnswerBox, _html, condense_reasoning
+from dpostudio.ui.file_dialogs import save_file
 from dpostudio.ui.tasks import describe_error
 
 if TYPE_CHECKING:
@@ -39,10 +40,14 @@ class ComparisonResultsMixin(_MixinBase):
         table: QTableWidget
         progress: QProgressBar
         summary_label: QLabel
+        reason_view: QPlainTextEdit
+        _columns: list[str]
         _boxes: dict[int, AnswerBox]
         _items: dict[int, dict]
         _criteria: list[str]
         _current_dir: str | None
+
+        def _set_summary(self, html: str) -> None: ...
 
     def _reset_results(self, prompts: list[str]) -> None:
         for box in self._boxes.values():
@@ -53,23 +58,34 @@ class ComparisonResultsMixin(_MixinBase):
             box = AnswerBox(i, text)
             self.answers_layout.insertWidget(self.answers_layout.count() - 1, box)
             self._boxes[i] = box
-        headers = ["#", "Prompt", "Base answer", "Tuned answer"]
-        headers += [f"{c} (base / tuned)" for c in self._criteria]
-        headers += ["Verdict", "Reasoning"]
+        self._columns = ["#", "prompt", "verdict", *self._criteria, "reasoning", "base", "tuned"]
+        titles = {"#": "#", "prompt": "Prompt", "verdict": "Verdict", "reasoning": "Judge's reasoning (click a row)"}
+        titles |= {"base": "Base answer", "tuned": "Tuned answer"}
+        headers = [titles.get(key) or f"{key}\n(base / tuned)" for key in self._columns]
         self.table.clear()
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(prompts))
         for i, text in enumerate(prompts):
             self.table.setItem(i, 0, QTableWidgetItem(str(i + 1)))
-            self.table.setItem(i, 1, QTableWidgetItem(text))
+            self.table.setItem(i, 1, _cell(text))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in enumerate([30, 180, 240, 240] + [110] * len(self._criteria) + [100, 320]):
-            self.table.setColumnWidth(col, width)
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)
+        widths = {"#": 34, "prompt": 200, "verdict": 100, "reasoning": 320, "base": 300, "tuned": 300}
+        metrics = header.fontMetrics()
+        for col, key in enumerate(self._columns):
+            title = headers[col]
+            fits = max(metrics.horizontalAdvance(line) for line in title.split("\n")) + 24  # margins, sort mark
+            self.table.setColumnWidth(col, max(widths.get(key, 0), fits))
+        self.reason_view.setPlainText("")
         self.progress.setRange(0, max(1, len(prompts)))
         self.progress.setValue(0)
+
+    def table_column(self, key: str) -> int:
+        """The results table's column for ``key``: "#", "prompt", "verdict", a criterion, "reasoning", "base" or
+        "tuned" (-1 when there is none)."""
+        return self._columns.index(key) if key in self._columns else -1
 
     def _show_item(self, item: dict) -> None:
         i = item["index"]
@@ -79,24 +95,42 @@ class ComparisonResultsMixin(_MixinBase):
             box.set_item(item)
         if i >= self.table.rowCount():
             self.table.setRowCount(i + 1)
-        values = [str(i + 1), item["prompt"], item["base"]["answer"], item["tuned"]["answer"]]
         scores = item.get("scores") or {}
-        values += [f"{scores[c]['base']:g} / {scores[c]['tuned']:g}" if c in scores else "—" for c in self._criteria]
-        values += [
-            VERDICT_TEXT.get(item.get("verdict"), str(item.get("verdict"))) if item.get("judge") else "—",
-            item.get("judge_error") or item.get("reasoning") or "",
-        ]
-        for col, value in enumerate(values):
-            cell = QTableWidgetItem(value)
-            cell.setToolTip(value if len(value) < 2000 else value[:2000] + "…")
-            if col == 4 + len(self._criteria) and item.get("verdict") in VERDICT_COLOUR:
-                cell.setForeground(Qt.GlobalColor.black)
+        short, full = condense_reasoning(item) if item.get("judge") else ("", "")
+        values = {
+            "#": str(i + 1),
+            "prompt": item["prompt"],
+            "verdict": VERDICT_TEXT.get(item.get("verdict"), str(item.get("verdict"))) if item.get("judge") else "—",
+            "reasoning": short,
+            "base": item["base"]["answer"],
+            "tuned": item["tuned"]["answer"],
+        }
+        values |= {c: f"{scores[c]['base']:g} / {scores[c]['tuned']:g}" if c in scores else "—" for c in self._criteria}
+        for col, key in enumerate(self._columns):
+            cell = _cell(values[key], full if key == "reasoning" else None)
+            if key == "verdict" and item.get("verdict") in VERDICT_COLOUR:
+                cell.setForeground(QColor(VERDICT_COLOUR[item["verdict"]]))
                 font = QFont(cell.font())
                 font.setBold(True)
                 cell.setFont(font)
             self.table.setItem(i, col, cell)
-        self.table.resizeRowToContents(i)
+        if self.table.currentRow() == i:
+            self._show_row_detail(i)
         self.progress.setValue(len(self._items))
+
+    @Slot(int, int, int, int)
+    def _on_table_row(self, row: int, *_args) -> None:
+        self._show_row_detail(row)
+
+    def _show_row_detail(self, row: int) -> None:
+        """Below the table: the selected row's full reasoning (the table shows one line of it)."""
+        item = self._items.get(row)
+        if item is None:
+            self.reason_view.setPlainText("")
+            return
+        verdict = VERDICT_TEXT.get(item.get("verdict"), str(item.get("verdict"))) if item.get("judge") else "no judge"
+        _short, full = condense_reasoning(item) if item.get("judge") else ("", "")
+        self.reason_view.setPlainText(f"Prompt {row + 1}: {verdict}\n\n{full}".rstrip())
 
     def _show_summary(self, summary: dict, meta: dict | None) -> None:
         if not summary:
@@ -126,7 +160,7 @@ class ComparisonResultsMixin(_MixinBase):
             extra = [meta["adapter_label"]] + ([f"judge: {meta['judge']}"] if meta.get("judge") else [])
         if extra:
             parts.append(f"<span style='color:#666'>{_html(' · '.join(extra))}</span>")
-        self.summary_label.setText("<br>".join(parts))
+        self._set_summary("<br>".join(parts))
 
     # --- export ------------------------------------------------------------------------------------------
     def export_csv(self, dest: str | Path) -> Path | None:
@@ -142,9 +176,7 @@ class ComparisonResultsMixin(_MixinBase):
     def _export_dialog(self) -> None:
         if not self._current_dir:
             return
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Export comparison", str(Path.home() / "comparison.csv"), "CSV (*.csv)"
-        )
+        name = save_file(self, "Export comparison", "comparison", "comparison.csv", "CSV (*.csv)")
         if name:
             try:
                 self.export_csv(name)
@@ -154,3 +186,13 @@ class ComparisonResultsMixin(_MixinBase):
 
 def _num(value) -> str:
     return "—" if value is None else f"{value:g}"
+
+
+def _cell(text: str, tooltip: str | None = None) -> QTableWidgetItem:
+    """A one-line cell; the whole text (or ``tooltip``) shows on hover."""
+    cell = QTableWidgetItem(" ".join(text.split()))
+    tip = text if tooltip is None else tooltip
+    tip = tip if len(tip) < 2000 else tip[:2000] + "…"
+    if tip:  # as rich text, so that Qt wraps a long tooltip instead of drawing one screen-wide line
+        cell.setToolTip("<p>" + _html(tip).replace("\n\n", "</p><p>").replace("\n", "<br>") + "</p>")
+    return cell

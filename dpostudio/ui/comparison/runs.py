@@ -35,6 +35,8 @@ class RunPickerMixin(_MixinBase):
         export_button: QPushButton
         _criteria: list[str]
         _current_dir: str | None
+        _summary_is_idle: bool
+        open_button: QPushButton
 
         def _load_prompt_source(self, *_args) -> None: ...
         def _reset_results(self, prompts: list[str]) -> None: ...
@@ -64,9 +66,47 @@ class RunPickerMixin(_MixinBase):
             if i >= 0:
                 self.run_combo.setCurrentIndex(i)
         self.run_combo.blockSignals(False)
-        if self.run_combo.count() == 0:
-            self.summary_label.setText("No run with an adapter yet: train one in the Training pane.")
         self._on_run_changed()
+        self._show_idle_summary()
+
+    def _show_idle_summary(self) -> None:
+        """While no comparison is on screen, the summary line says what to do, from the run list as it is now."""
+        if not self._summary_is_idle:
+            return
+        n = self.run_combo.count()
+        if n == 0:
+            text = "No run with an adapter yet: train one in the Training pane."
+        elif n == 1:
+            text = "One run with an adapter: press Compare to compare it with its base model."
+        else:
+            text = f"{n} runs with an adapter: pick one and press Compare."
+        self.summary_label.setText(text)
+
+    def _set_summary(self, html: str) -> None:
+        """Show a comparison's (or an error's) summary; the run-list hint no longer replaces it."""
+        self._summary_is_idle = False
+        self.summary_label.setText(html)
+
+    def show_latest_comparison(self) -> bool:
+        """Open the newest comparison of any listed run that has something to show (finished, or with at least
+        one answered prompt), as a relaunched app should; False when there is none."""
+        from dpostudio.core.compare.store import list_comparisons, read_items
+        from dpostudio.core.training.runs import Run
+
+        rows = []
+        for i in range(self.run_combo.count()):
+            try:
+                rows += [(row, i) for row in list_comparisons(Run(Path(self.run_combo.itemData(i))))]
+            except OSError:
+                continue
+        rows.sort(key=lambda r: (r[0]["created_at"], r[0]["id"]), reverse=True)
+        for row, index in rows:
+            if row["status"] == "finished" or read_items(Path(row["path"])):
+                self.run_combo.setCurrentIndex(index)
+                self.past_combo.setCurrentIndex(max(0, self.past_combo.findData(row["path"])))
+                self.open_comparison(row["path"])
+                return True
+        return False
 
     @Slot(list)
     def set_runs(self, rows: list) -> None:
@@ -93,6 +133,7 @@ class RunPickerMixin(_MixinBase):
         run = self._run()
         if run is None:
             self.past_combo.clear()
+            self.open_button.setEnabled(False)
             return
         if run.final_adapter() is not None:
             self.checkpoint_combo.addItem("final adapter", None)
@@ -108,9 +149,11 @@ class RunPickerMixin(_MixinBase):
         self.past_combo.clear()
         run = self._run()
         if run is None:
+            self.open_button.setEnabled(False)
             return
         for row in list_comparisons(run):
             self.past_combo.addItem(f"{row['id']} · {row['status']} · {row['headline']}", row["path"])
+        self.open_button.setEnabled(self.past_combo.count() > 0)
 
     @Slot()
     def _open_selected_past(self) -> None:

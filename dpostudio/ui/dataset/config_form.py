@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from dpostudio.core.data.formats import FORMATS
 from dpostudio.core.data.sources import BUILTIN_DEMO, plugin_spec
-from dpostudio.core.training.run_config import DEFAULT_MODEL, RunConfig
+from dpostudio.core.training.run_config import RunConfig
 
 if TYPE_CHECKING:
     _MixinBase = QWidget  # only ever mixed into a QWidget (``DatasetPane``)
@@ -99,6 +99,7 @@ class DataConfigFormMixin(_MixinBase):
         layout = QVBoxLayout(box)
         self.detected_label = QLabel("Format: not loaded yet")
         self.detected_label.setWordWrap(True)
+        self.detected_label.setTextFormat(Qt.TextFormat.RichText)
         self.detected_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.detected_label)
         form = QFormLayout()
@@ -182,7 +183,7 @@ class DataConfigFormMixin(_MixinBase):
         return box
 
     def _build_template_group(self) -> QGroupBox:
-        box = QGroupBox("What the model sees")
+        box = QGroupBox("Prompt template")
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.template_combo = QComboBox()
@@ -196,26 +197,6 @@ class DataConfigFormMixin(_MixinBase):
         self.system_edit.setToolTip(_HELP["system_prompt"])
         self.system_edit.textChanged.connect(self._on_field_changed)
         form.addRow("System prompt", self.system_edit)
-        model_row = QHBoxLayout()
-        model_row.setContentsMargins(0, 0, 0, 0)
-        self.model_edit = QLineEdit(DEFAULT_MODEL)
-        self.model_edit.setCursorPosition(0)
-        self.model_edit.setToolTip("The model whose tokenizer counts tokens and renders its chat template")
-        model_row.addWidget(self.model_edit, 1)
-        self.tokenizer_button = QPushButton("Use tokenizer")
-        self.tokenizer_button.setToolTip(
-            "Load this model's tokenizer (in the background) to count tokens, check "
-            "truncation and preview the chat template"
-        )
-        self.tokenizer_button.clicked.connect(self.load_tokenizer)
-        model_row.addWidget(self.tokenizer_button)
-        holder = QWidget()
-        holder.setLayout(model_row)
-        form.addRow("Model", holder)
-        self.tokenizer_status = QLabel("No tokenizer: lengths in characters")
-        self.tokenizer_status.setWordWrap(True)
-        self.tokenizer_status.setStyleSheet("color: palette(mid);")
-        form.addRow(self.tokenizer_status)
         return box
 
     # ---- filters ------------------------------------------------------------------------------------------

@@ -14,9 +14,12 @@ from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -24,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from dpostudio.core.data.templates import flatten_prompt
+from dpostudio.core.training.run_config import DEFAULT_MODEL
 from dpostudio.ui.dataset.config_form import _TEMPLATES
 from dpostudio.ui.dataset.pair_table import PairTableModel, _row_table_view
 from dpostudio.ui.tasks import run_task
@@ -47,8 +51,10 @@ class PairViewsMixin(_MixinBase):
         _tokenizer: str | None
         _tokenizer_spec: str | None
         _max_length: int
+        _tokenizer_loading: str | None
 
         def data_config(self) -> dict: ...
+        def load_tokenizer(self) -> None: ...
 
     def _build_rows_tab(self) -> QWidget:
         page = QWidget()
@@ -99,6 +105,27 @@ class PairViewsMixin(_MixinBase):
         seen = QWidget()
         seen_layout = QVBoxLayout(seen)
         seen_layout.setContentsMargins(4, 4, 4, 4)
+        # the tokenizer sits with the preview it changes (not at the bottom of the scrolled settings column)
+        model_row = QHBoxLayout()
+        model_row.setContentsMargins(0, 0, 0, 0)
+        model_row.addWidget(QLabel("Tokenizer of"))
+        self.model_edit = QLineEdit(DEFAULT_MODEL)
+        self.model_edit.setCursorPosition(0)
+        self.model_edit.setToolTip("The model whose tokenizer counts tokens and renders its chat template")
+        self.model_edit.textChanged.connect(self._on_model_edited)
+        model_row.addWidget(self.model_edit, 1)
+        self.tokenizer_button = QPushButton("Use tokenizer")
+        self.tokenizer_button.setToolTip(
+            "Load this model's tokenizer (in the background) to count tokens, check "
+            "truncation and preview the chat template"
+        )
+        self.tokenizer_button.clicked.connect(self.load_tokenizer)
+        model_row.addWidget(self.tokenizer_button)
+        seen_layout.addLayout(model_row)
+        self.tokenizer_status = QLabel()
+        self.tokenizer_status.setWordWrap(True)
+        self.tokenizer_status.setStyleSheet("color: palette(mid);")
+        seen_layout.addWidget(self.tokenizer_status)
         self.templated_label = QLabel("Select a row to see exactly what the model is trained on.")
         self.templated_label.setWordWrap(True)
         seen_layout.addWidget(self.templated_label)
@@ -111,7 +138,57 @@ class PairViewsMixin(_MixinBase):
         splitter.addWidget(detail)
         splitter.setSizes([300, 320])
         layout.addWidget(splitter)
+        self._update_tokenizer_hint()
         return page
+
+    def _named_model(self) -> str:
+        return self.model_edit.text().strip()
+
+    def _on_model_edited(self, *_args) -> None:
+        self._update_tokenizer_hint()
+        if self._tokenizer is None and self.table.currentIndex().isValid():
+            self._update_preview()  # the "needs a tokenizer" hint names the model
+
+    def _update_tokenizer_hint(self) -> None:
+        """The line under the model box, from the current state: loading, loaded (for this model or another one),
+        or none yet; the button says what pressing it would do."""
+        named = self._named_model()
+        loading = getattr(self, "_tokenizer_loading", None)
+        if loading is not None:
+            text = f"Loading the tokenizer of {loading}…"
+            button = "Use tokenizer"
+        elif self._tokenizer is not None and self._tokenizer_spec == (named or DEFAULT_MODEL):
+            text = f"Using the tokenizer of {self._tokenizer_spec}: lengths are in tokens."
+            button = "Reload tokenizer"
+        elif self._tokenizer is not None:
+            text = (
+                f"Using the tokenizer of {self._tokenizer_spec}. Press “Use tokenizer” to switch to "
+                f"{named or DEFAULT_MODEL}."
+            )
+            button = "Use tokenizer"
+        elif named:
+            text = "No tokenizer loaded: lengths are counted in characters."
+            button = "Use tokenizer"
+        else:
+            text = "No tokenizer loaded: name a model to count tokens and see its chat template."
+            button = "Use tokenizer"
+        self.tokenizer_status.setText(text)
+        self.tokenizer_button.setText(button)
+        self.tokenizer_button.setEnabled(loading is None)
+
+    def _needs_tokenizer_text(self) -> str:
+        named = self._named_model()
+        if getattr(self, "_tokenizer_loading", None) is not None:
+            return "The chat template appears when the tokenizer has loaded."
+        if named:
+            return (
+                f"The model's chat template needs its tokenizer: press “Use tokenizer” above to load {named}'s, "
+                "or pick the Alpaca or raw template."
+            )
+        return (
+            "The model's chat template needs a tokenizer: name a model above and press “Use tokenizer”, "
+            "or pick the Alpaca or raw template."
+        )
 
     def _update_preview(self) -> None:
         index = self.table.currentIndex()
@@ -141,9 +218,8 @@ class PairViewsMixin(_MixinBase):
             try:
                 preview = tokenizer_cache.preview(pair, None, template, cfg["system_prompt"])
             except DataError as exc:
-                self.templated_label.setText(
-                    f"{exc}. Press “Use tokenizer” in “What the model sees”, or pick the Alpaca or raw template."
-                )
+                needs = template == "chat" and "tokenizer" in str(exc)
+                self.templated_label.setText(self._needs_tokenizer_text() if needs else f"{exc}.")
                 self.templated_view.clear()
                 return
             self._show_templated(split, pair, template, preview)

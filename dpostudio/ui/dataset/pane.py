@@ -22,11 +22,21 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from dpostudio.core.data import tokenizer_cache
 from dpostudio.core.data.formats import FORMATS
 from dpostudio.core.training.run_config import DEFAULT_MODEL, RunConfig
+from dpostudio.ui.comparison.widgets import no_wheel_without_focus
 from dpostudio.ui.dataset.config_form import (
     _BUILTIN_SOURCES,
     _DETECT,
@@ -40,7 +50,7 @@ from dpostudio.ui.dataset.config_form import (
 )
 from dpostudio.ui.dataset.pair_table import PairTableModel
 from dpostudio.ui.dataset.pair_views import PairViewsMixin
-from dpostudio.ui.dataset.report_views import DataReportViewsMixin, ProblemTableModel
+from dpostudio.ui.dataset.report_views import DataReportViewsMixin, ProblemTableModel, _esc
 from dpostudio.ui.dataset.source_box import DatasetSourceBoxMixin
 from dpostudio.ui.tasks import Task, run_task
 
@@ -72,6 +82,7 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         self._tokenizer: str | None = None  # spec of the tokenizer the background process holds
         self._preview_request: tuple | None = None
         self._tokenizer_spec: str | None = None
+        self._tokenizer_loading: str | None = None  # spec of the tokenizer being loaded
         self._generation = 0
         self._pending = 0  # running load tasks
         self._tokenizer_task: Task | None = None
@@ -83,6 +94,7 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         self._refresh_timer = QTimer(self, singleShot=True, interval=400)
         self._refresh_timer.timeout.connect(self._auto_refresh)
         self._build()
+        no_wheel_without_focus(self)
         self._apply_config_to_widgets(self._config)
         self._on_source_changed()
         QTimer.singleShot(0, self._discover_plugin_sources)
@@ -144,16 +156,16 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
     def load_tokenizer(self) -> None:
         """Load the tokenizer of the model named in the preview box (background task)."""
         spec = self.model_edit.text().strip() or DEFAULT_MODEL
-        self.tokenizer_status.setText(f"Loading the tokenizer of {spec}…")
-        self.tokenizer_button.setEnabled(False)
+        self._tokenizer_loading = spec
+        self._update_tokenizer_hint()
         self._set_busy(True, "Loading tokenizer…")
 
         def done(loaded_spec):
             if not shiboken6.isValid(self):
                 return
             self._tokenizer, self._tokenizer_spec = loaded_spec, spec
-            self.tokenizer_button.setEnabled(True)
-            self.tokenizer_status.setText(f"Tokenizer: {spec} (lengths in tokens)")
+            self._tokenizer_loading = None
+            self._update_tokenizer_hint()
             self._set_busy(False)
             self.message.emit("info", f"Loaded the tokenizer of {spec}")
             self._tokenizer_changed()
@@ -161,8 +173,9 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         def failed(text, _tb):
             if not shiboken6.isValid(self):
                 return
-            self.tokenizer_button.setEnabled(True)
-            self.tokenizer_status.setText(f"Could not load the tokenizer: {text}")
+            self._tokenizer_loading = None
+            self._update_tokenizer_hint()
+            self.tokenizer_status.setText(f"Could not load the tokenizer of {spec}: {text}")
             self._set_busy(False)
             self.message.emit("error", f"Could not load the tokenizer of {spec}: {text}")
 
@@ -210,6 +223,7 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         right_layout.setContentsMargins(6, 0, 0, 0)
         self.summary_label = QLabel("No data loaded yet. Choose a source and press Load.")
         self.summary_label.setWordWrap(True)
+        self.summary_label.setTextFormat(Qt.TextFormat.RichText)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         right_layout.addWidget(self.summary_label)
         self.error_label = QLabel()
@@ -343,7 +357,7 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         self.busy_label.hide()
         d = report.detection
         how = "forced" if d.forced else "detected"
-        self.detected_label.setText(f"<b>{FORMATS[d.format].split(':')[0]}</b> ({how}: {d.reason})")
+        self.detected_label.setText(f"<b>{_esc(FORMATS[d.format].split(':')[0])}</b> ({how}: {_esc(d.reason)})")
         self.detected_label.setToolTip(FORMATS[d.format])
         self._updating = True
         try:
@@ -364,7 +378,7 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         read = sum(report.rows_read.values())
         used_rows = report.rows_used
         self.summary_label.setText(
-            f"<b>{report.source}</b> — {FORMATS[d.format].split(':')[0]}; {read} rows read, "
+            f"<b>{_esc(report.source)}</b> — {_esc(FORMATS[d.format].split(':')[0])}; {read} rows read, "
             f"{used_rows['train']} for training, {used_rows['eval']} for evaluation"
             + (f", {len(report.problems)} problems found" if report.problems else ", no problems found")
         )

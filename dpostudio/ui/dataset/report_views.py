@@ -6,6 +6,7 @@ tabs and fills them from a ``DataReport``.
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
     _MixinBase = QWidget  # only ever mixed into a QWidget (``DatasetPane``)
 else:
     _MixinBase = object
+
+
+def _esc(text) -> str:
+    """Text from the data, safe inside a rich-text label."""
+    return escape(str(text), quote=False)
 
 
 class ProblemTableModel(ListTableModel):
@@ -142,6 +148,10 @@ class DataReportViewsMixin(_MixinBase):
         self.notes_label.setStyleSheet("color: palette(mid);")
         self.notes_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.notes_label)
+        # these labels join lines with <br>: rich text always (Qt's guess takes a note such as
+        # "prompt <- 'prompt'<br>…" for plain text and shows the tags), with the data's own text escaped
+        for label in (self.counts_label, self.lengths_title, self.bias_label, self.warnings_label, self.notes_label):
+            label.setTextFormat(Qt.TextFormat.RichText)
         layout.addStretch(1)
         return page
 
@@ -173,7 +183,10 @@ class DataReportViewsMixin(_MixinBase):
         s = report.stats
         read = ", ".join(f"{k} {v}" for k, v in report.rows_read.items())
         used = ", ".join(f"{k} {v}" for k, v in report.rows_used.items())
-        lines = [f"<b>Rows read</b>: {read}. <b>Rows used</b>: {used}.", f"Columns: {', '.join(report.columns)}."]
+        lines = [
+            f"<b>Rows read</b>: {_esc(read)}. <b>Rows used</b>: {_esc(used)}.",
+            f"Columns: {_esc(', '.join(map(str, report.columns)))}.",
+        ]
         if s.max_length:
             lines.append(
                 f"Rows over the max length of {s.max_length} tokens: <b>{s.over_max_length}</b>"
@@ -206,5 +219,5 @@ class DataReportViewsMixin(_MixinBase):
         else:
             self.bias_label.setText("")
         self._fit_lengths_table()
-        self.warnings_label.setText("<br>".join(f"⚠ {w}" for w in s.warnings))
-        self.notes_label.setText("<br>".join(report.notes))
+        self.warnings_label.setText("<br>".join(f"⚠ {_esc(w)}" for w in s.warnings))
+        self.notes_label.setText("<br>".join(_esc(n) for n in report.notes))

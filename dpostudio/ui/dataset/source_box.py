@@ -7,7 +7,6 @@ helpers at the top run in background tasks.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
@@ -16,7 +15,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -30,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from dpostudio.ui.dataset.config_form import _BUILTIN_SOURCES, _HELP, DEMO, HUB, LOCAL_FILE
+from dpostudio.ui.file_dialogs import open_file
 from dpostudio.ui.tasks import Task, run_task
 
 if TYPE_CHECKING:
@@ -238,6 +237,8 @@ class DatasetSourceBoxMixin(_MixinBase):
                 self.plugin_form.addRow(label, holder)
             else:
                 self.plugin_form.addRow(label, w)
+            if w.focusPolicy() == Qt.FocusPolicy.WheelFocus:  # the wheel scrolls the column, not the value
+                w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def _plugin_options(self) -> dict:
         out: dict[str, Any] = {}
@@ -255,13 +256,12 @@ class DatasetSourceBoxMixin(_MixinBase):
         return out
 
     def _browse_into(self, edit: QLineEdit) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a file", edit.text() or str(Path.home()))
+        path = open_file(self, "Choose a file", "plugin-files")
         if path:
             edit.setText(path)
 
     def _browse_file(self) -> None:
-        start = self.file_edit.text().strip() or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Choose preference data", start, _FILE_FILTER)
+        path = open_file(self, "Choose preference data", "data", _FILE_FILTER)
         if path:
             self.file_edit.setText(path)
             self.load()

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dpostudio.ui.file_dialogs import choose_folder
 from dpostudio.ui.tasks import run_task
 
 FINAL = "final adapter (end of training)"
@@ -285,8 +285,9 @@ class ExportDialog(QDialog):
         self.dtype_combo.setEnabled(idle and self.selected_kind() == "merged")
 
     def _browse(self) -> None:
-        start = self.folder_edit.text() or str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Export into folder", start)
+        typed = Path(self.folder_edit.text().strip()).expanduser() if self.folder_edit.text().strip() else None
+        start = typed if typed is None or typed.is_dir() else typed.parent  # a new folder: start where it will be
+        folder = choose_folder(self, "Export into folder", "export", start)
         if folder:
             self.folder_edit.setText(folder)
 

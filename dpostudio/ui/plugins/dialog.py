@@ -7,22 +7,23 @@ streams into the dialog. A new plugin becomes active after a restart.
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import metadata
+from types import SimpleNamespace
 
 import shiboken6
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QMetaMethod, Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -33,9 +34,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dpostudio.ui.file_dialogs import choose_folder, open_file
 from dpostudio.ui.tasks import Task, run_task
 
-_STATUS_COLOURS = {"active": "#2e7d32", "disabled": "#757575", "failed": "#b00020"}
+UNINSTALLED = "uninstalled"  # the package is gone; its code stays loaded in this process until a restart
+RESTART_NEEDED = "installed"  # the package is there; it loads at the next start
+_STATUS_COLOURS = {
+    "active": "#2e7d32",
+    "disabled": "#757575",
+    "failed": "#b00020",
+    UNINSTALLED: "#757575",
+    RESTART_NEEDED: "#1565c0",
+}
+_STATUS_TEXT = {UNINSTALLED: "uninstalled (restart to unload)", RESTART_NEEDED: "installed (restart to load)"}
 _DISABLED_BY = {
     "settings": "disabled in DPO Studio's settings",
     "DPOSTUDIO_DISABLE_PLUGINS": "disabled by the DPOSTUDIO_DISABLE_PLUGINS environment variable",
@@ -55,6 +66,15 @@ def _uninstall(name: str, progress):
     return uninstall(name, on_line=lambda line: progress(0.0, line))
 
 
+def _distribution_installed(name: str) -> bool:
+    """Whether a package of this name is installed in DPO Studio's environment now."""
+    try:
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def _short_hooks(hooks: list[str]) -> str:
     return ", ".join(h.removeprefix("dpostudio_") for h in hooks) or "—"
 
@@ -63,6 +83,7 @@ class PluginsDialog(QDialog):
     """List, enable/disable, install and uninstall plugins. Signal ``message(level, text)`` reports outcomes."""
 
     message = Signal(str, str)
+    restartRequested = Signal()  # "Restart now" after an install: the main window restarts DPO Studio
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -70,6 +91,8 @@ class PluginsDialog(QDialog):
         self.resize(980, 720)
         self._infos: list = []
         self._task: Task | None = None
+        self._uninstalled: set[str] = set()  # distributions uninstalled while this process runs
+        self._installed: dict[str, str] = {}  # entry-point name -> distribution, installed while this process runs
         self._build()
         self.refresh()
 
@@ -190,15 +213,25 @@ class PluginsDialog(QDialog):
 
     def refresh(self) -> None:
         try:
-            self._infos = self._manager().plugins()
+            self._infos = [self._as_now(i) for i in self._manager().plugins()]
         except Exception as exc:  # the dialog must open even if plugin discovery breaks
             self._infos = []
             self.details.setText(f"<span style='color:#b00020'>Plugins could not be listed: {exc}</span>")
             self.message.emit("error", f"Plugins could not be listed: {exc}")
+        listed = {i.name for i in self._infos}
+        for name, dist in self._installed.items():
+            if name not in listed and dist not in self._uninstalled:
+                self._infos.append(
+                    SimpleNamespace(
+                        name=name, module="", distribution=dist, version=None, source="community",
+                        status=RESTART_NEEDED, error=None, disabled_by=None, hooks=[], warnings=[],
+                    )
+                )  # fmt: skip
         selected = self.selected_name()
         self.table.setRowCount(len(self._infos))
         for r, info in enumerate(self._infos):
-            cells = [info.name, info.version or "—", info.source, _short_hooks(info.hooks), info.status]
+            status = _STATUS_TEXT.get(info.status, info.status)
+            cells = [info.name, info.version or "—", info.source, _short_hooks(info.hooks), status]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 4:
@@ -215,6 +248,14 @@ class PluginsDialog(QDialog):
         if row >= 0:
             self.table.selectRow(row)
         self._show_selected()
+
+    def _as_now(self, info):
+        """The manager's view of a plugin, corrected for what happened since it loaded: a community plugin whose
+        package has been uninstalled is not "active" any more, even though its code stays loaded until a restart."""
+        dist = info.distribution
+        if info.source != "built-in" and dist and (dist in self._uninstalled or not _distribution_installed(dist)):
+            return SimpleNamespace(**dict(vars(info), status=UNINSTALLED, error=None))
+        return info
 
     def plugin_names(self) -> list[str]:
         return [i.name for i in self._infos]
@@ -248,7 +289,11 @@ class PluginsDialog(QDialog):
             f"<b>{info.name}</b> — {info.module}"
             + (f" (package {info.distribution} {info.version or ''})" if info.distribution else "")
         ]
-        if info.status == "failed":
+        if info.status == UNINSTALLED:
+            lines.append("Its package has been uninstalled; its code stays loaded until DPO Studio restarts.")
+        elif info.status == RESTART_NEEDED:
+            lines.append("Installed; it loads when DPO Studio restarts.")
+        elif info.status == "failed":
             lines.append(
                 f"<span style='color:#b00020'><b>Failed:</b> {info.error}</span> "
                 "The rest of DPO Studio keeps working without it."
@@ -266,8 +311,11 @@ class PluginsDialog(QDialog):
             if can_enable or info.status != "disabled"
             else "Disabled outside the app (environment variable); change it there"
         )
-        self.disable_button.setEnabled(info.status != "disabled" and not busy)
-        self.uninstall_button.setEnabled(info.source != "built-in" and info.distribution is not None and not busy)
+        settled = info.status not in (UNINSTALLED, RESTART_NEEDED)
+        self.disable_button.setEnabled(info.status != "disabled" and settled and not busy)
+        self.uninstall_button.setEnabled(
+            info.source != "built-in" and info.distribution is not None and info.status != UNINSTALLED and not busy
+        )
 
     def set_selected_enabled(self, enabled: bool) -> None:
         info = self._selected_info()
@@ -291,14 +339,14 @@ class PluginsDialog(QDialog):
     # ---- install / uninstall ------------------------------------------------------------------------------
 
     def _browse_wheel(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Choose a plugin wheel", str(Path.home()), "Python wheels (*.whl);;Source archives (*.tar.gz *.zip)"
+        path = open_file(
+            self, "Choose a plugin wheel", "plugins", "Python wheels (*.whl);;Source archives (*.tar.gz *.zip)"
         )
         if path:
             self.target_edit.setText(path)
 
     def _browse_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a plugin project folder", str(Path.home()))
+        path = choose_folder(self, "Choose a plugin project folder", "plugins")
         if path:
             self.target_edit.setText(path)
 
@@ -315,7 +363,7 @@ class PluginsDialog(QDialog):
         if shiboken6.isValid(self.output):
             self.output.appendPlainText(line)
 
-    def _start(self, fn, *args, what: str) -> None:
+    def _start(self, fn, *args, what: str, after=None) -> None:
         self.output.clear()
         self.result_label.hide()
 
@@ -325,6 +373,8 @@ class PluginsDialog(QDialog):
                 return
             self._set_busy(False)
             self._show_result(result.ok, result.message)
+            if after is not None and result.ok:
+                after(result)
             self.refresh()
 
         def failed(text, _tb):
@@ -354,7 +404,29 @@ class PluginsDialog(QDialog):
         if not target:
             self._show_result(False, "Nothing to install: give a PyPI name, a .whl file or a project folder.")
             return
-        self._start(_install, target, self.allow_changes.isChecked(), what="Installing")
+        self._start(_install, target, self.allow_changes.isChecked(), what="Installing", after=self._installed_now)
+
+    def _installed_now(self, result) -> None:
+        """A package was installed: list its plugins as waiting for a restart, and offer the restart."""
+        dist = (result.added[0].split()[0] if result.added else "") or self.target_edit.text().strip()
+        for name in result.plugins:
+            self._installed[name] = dist
+        self._uninstalled.discard(dist)
+        if not self.isSignalConnected(QMetaMethod.fromSignal(self.restartRequested)):
+            return  # nobody here can restart the app; the result line already says a restart is needed
+        names = ", ".join(result.plugins) or dist
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "Plugin installed",
+            f"{names} is installed. It becomes active when DPO Studio restarts.",
+            parent=self,
+        )
+        restart = box.addButton("Restart now", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(restart)
+        box.exec()
+        if box.clickedButton() is restart:
+            self.restartRequested.emit()
 
     def uninstall_selected(self) -> None:
         info = self._selected_info()
@@ -365,7 +437,18 @@ class PluginsDialog(QDialog):
                 False, f"{info.name} is built into DPO Studio and cannot be uninstalled; disable it instead."
             )
             return
-        self._start(_uninstall, info.distribution or info.name, what="Uninstalling")
+        dist = info.distribution or info.name
+        answer = QMessageBox.question(
+            self,
+            "Uninstall plugin",
+            f"Uninstall the package {dist}, which provides the plugin {info.name}?\n\n"
+            "pip removes it from DPO Studio's environment; its code stays loaded until DPO Studio restarts.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self._start(_uninstall, dist, what="Uninstalling", after=lambda _result: self._uninstalled.add(dist))
 
     def reject(self) -> None:
         if self._task is not None:

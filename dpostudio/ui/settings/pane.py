@@ -9,8 +9,9 @@ variable, which ``secrets.get_token`` honours); nothing is written to disk.
 from __future__ import annotations
 
 import os
+from html import escape
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import QMetaMethod, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
@@ -52,6 +53,45 @@ _TOKEN_HELP = {
     "gemini": "Lets Gemini judge base-vs-tuned answers in the Comparison pane.",
     "openai_compatible": "For a judge served by a local OpenAI-compatible server, if that server wants a key.",
 }
+
+
+# keyring backend module (prefix) -> where its tokens are kept, in words
+_STORES = (
+    ("keyring.backends.macOS", "in the macOS Keychain"),
+    ("keyring.backends.Windows", "in the Windows Credential Locker"),
+    ("keyring.backends.SecretService", "in the desktop's Secret Service (e.g. GNOME Keyring or KeePassXC)"),
+    ("keyring.backends.libsecret", "in the desktop's Secret Service (through libsecret)"),
+    ("keyring.backends.kwallet", "in KDE Wallet"),
+    ("keyrings.cryptfile", "in an encrypted file"),
+    ("keyrings.alt.file", "in a file"),
+    ("keyring.backends.fail", "nowhere (the keyring library found no store at all)"),
+    ("keyring.backends.null", "nowhere (the keyring is switched off)"),
+)
+
+
+def keyring_store_words(backend=None) -> str:
+    """Where the keyring backend keeps tokens, in words ("in the macOS Keychain", "in an encrypted file", ...),
+    from its module; a chain of backends is described by the one it tries first."""
+    if backend is None:
+        import keyring
+
+        backend = keyring.get_keyring()
+    module = type(backend).__module__
+    if module.startswith("keyring.backends.chainer"):
+        chained = [b for b in getattr(backend, "backends", []) if getattr(b, "priority", 0) > 0]
+        if chained:
+            return keyring_store_words(chained[0])
+    for prefix, words in _STORES:
+        if module.startswith(prefix):
+            if prefix == "keyrings.alt.file" and "Encrypted" in type(backend).__name__:
+                return "in an encrypted file"
+            return words
+    name = getattr(backend, "name", "") or type(backend).__name__
+    return f"in the “{name}” keyring ({module})"
+
+
+def _esc(text: str) -> str:
+    return escape(text, quote=False)
 
 
 def default_device() -> str:
@@ -175,6 +215,7 @@ class SettingsPane(QWidget):
     """Tokens, data folder, default device/precision and plugin access. Signal ``message(level, text)``."""
 
     message = Signal(str, str)
+    restartRequested = Signal()  # the Plugins dialog's "Restart now" (connect it to restart DPO Studio)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -206,7 +247,9 @@ class SettingsPane(QWidget):
         box = QGroupBox("Tokens and API keys")
         layout = QVBoxLayout(box)
         self.keyring_label = QLabel()
+        self.keyring_label.setObjectName("KeyringNotice")
         self.keyring_label.setWordWrap(True)
+        self.keyring_label.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.keyring_label)
         grid = QGridLayout()
         grid.setColumnStretch(0, 1)
@@ -273,6 +316,8 @@ class SettingsPane(QWidget):
             lambda *_: self._store(PRECISION_KEY, self.precision_combo.currentData())
         )
         form.addRow("Precision", self.precision_combo)
+        for combo in (self.device_combo, self.precision_combo):
+            combo.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel scrolls the page, not the choice
         note = QLabel("A run can still override both in the Training pane. DPO Studio sends no telemetry.")
         note.setWordWrap(True)
         note.setStyleSheet("color: palette(mid);")
@@ -294,19 +339,29 @@ class SettingsPane(QWidget):
 
     def refresh(self) -> None:
         problem = keyring_problem()
+        try:
+            store = keyring_store_words()
+        except Exception:  # the keyring library itself is broken
+            store = "nowhere"
         if problem:
+            offered = (
+                ""
+                if store.startswith("nowhere")
+                else f" The only store available keeps them {_esc(store)}, which DPO Studio does not use."
+            )
             self.keyring_label.setText(
-                f"<span style='color:#b00020'><b>No secure keyring:</b> {problem}</span><br>"
+                "<span style='color:#b00020'><b>No secure keyring:</b> this system offers no secure place for "
+                "tokens (no macOS Keychain, Windows Credential Locker or desktop Secret Service was found), so "
+                f"they cannot be saved.{offered}</span><br>"
                 "You can keep a token for this session only: it stays in memory and is forgotten when DPO Studio "
                 "quits. Nothing is ever saved to a plain file."
             )
+            self.keyring_label.setToolTip(problem)
         else:
-            import keyring
-
-            backend = type(keyring.get_keyring()).__name__
             self.keyring_label.setText(
-                f"Saved tokens go to the operating system's keyring ({backend}), service “{secrets.SERVICE}”."
+                f"Saved tokens are kept {_esc(store)}, under the service name “{secrets.SERVICE}”."
             )
+            self.keyring_label.setToolTip("")
         for row in self.token_rows.values():
             row.refresh(problem is None)
 
@@ -320,6 +375,8 @@ class SettingsPane(QWidget):
 
         dialog = PluginsDialog(self)
         dialog.message.connect(self.message)
+        if self.isSignalConnected(QMetaMethod.fromSignal(self.restartRequested)):  # "Restart now" after an install
+            dialog.restartRequested.connect(self.restartRequested)
         dialog.exec()
 
     def _store(self, key: str, value) -> None:
