@@ -27,8 +27,8 @@ def pane(qtbot):
 def test_form_has_every_non_data_field_with_help_tooltips(pane):
     expected = {f.name for f in RunConfig.field_specs()} - BRIEF_DATA_FIELDS - {"model"}
     assert set(pane.editors) == expected
-    assert BRIEF_DATA_FIELDS <= set(DATA_FIELDS)
-    for name, editor in pane.editors.items():
+    assert set(DATA_FIELDS) >= BRIEF_DATA_FIELDS
+    for editor in pane.editors.values():
         assert editor.widget.toolTip().startswith(editor.spec.metadata["help"])
     assert set(pane.group_boxes) >= {"DPO", "LoRA", "Optimisation", "Precision & device", "Evaluation & saving"}
     assert pane.model_spec() == "embedded:smollm2-135m-instruct"  # the embedded default is preselected
@@ -134,7 +134,8 @@ def test_twinllama_and_gpt2_recipes_match_the_write_ups():
     assert (twin.per_device_batch_size, twin.gradient_accumulation_steps, twin.num_train_epochs) == (2, 8, 1.0)
     assert (twin.eval_ratio, twin.lora_r, twin.lora_alpha, twin.lora_dropout) == (0.05, 32, 32, 0.0)
     gpt2 = get_preset("Recipe: GPT-2").apply()
-    assert (gpt2.beta, gpt2.learning_rate, gpt2.per_device_batch_size, gpt2.gradient_accumulation_steps) == (0.2, 5.4e-5, 8, 4)
+    gpt2_batch = (gpt2.beta, gpt2.learning_rate, gpt2.per_device_batch_size, gpt2.gradient_accumulation_steps)
+    assert gpt2_batch == (0.2, 5.4e-5, 8, 4)
     assert (gpt2.max_steps, gpt2.max_length, gpt2.warmup_steps, gpt2.gradient_checkpointing) == (500, 512, 50, True)
     mac = get_preset("Recipe: Mistral").apply()
     assert (mac.device, mac.precision, mac.optimizer, mac.eval_ratio) == ("mps", "fp16", "adamw_torch", 0.1)
@@ -165,7 +166,7 @@ def test_memory_estimate_in_the_pane(pane, embedded_model, qtbot):
     assert pane.memory_estimate.total_bytes > before
     pane.set_model_spec("someone/not-downloaded-model")
     pane.update_memory_estimate()
-    assert "Cannot estimate" in pane.memory_label.text()
+    assert "cannot estimate" in pane.memory_label.text().lower()
 
 
 def test_models_offered_by_plugins_appear_in_the_picker(qtbot):
@@ -195,7 +196,7 @@ def test_models_offered_by_plugins_appear_in_the_picker(qtbot):
                                 for i in range(pane.model_source.count())), timeout=10_000)
     pane.set_model_spec("plugin:shelf?name=m1")
     assert pane.model_spec() == "plugin:shelf?name=m1"
-    assert "Plugin: Shelf model" == pane.model_source.currentText()
+    assert pane.model_source.currentText() == "Plugin: Shelf model"
 
 
 def _interrupted_run(name: str, checkpoint_step: int | None):

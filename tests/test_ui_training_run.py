@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from PySide6.QtCore import Qt
 
 from dpostudio.core.paths import RESOURCES_DIR

@@ -32,6 +32,7 @@ from dpostudio.core.training.event_types import (
     FINDING,
     FINISHED,
     LOG,
+    PHASE,
     RESUMED,
     RUNNING,
     STAGE,
@@ -63,7 +64,8 @@ def train(
     """Train (or resume) one run. Blocks until it finishes, fails or is cancelled; returns the ``Run``.
 
     ``on_event`` receives plain-dict events (see ``event_types``); it is called on the calling thread.
-    ``cancel`` is honoured at the next step boundary, after saving a checkpoint.
+    ``cancel`` is honoured at the next step boundary, or after an evaluation under way, by saving a checkpoint;
+    asked for while the model and data load, it ends the run before training starts.
     ``resume`` (a run id or ``Run``) continues that run from its last checkpoint with its own config.
     """
     cancel = cancel or threading.Event()
@@ -78,7 +80,7 @@ def train(
         run = create_run(config)
 
     def emit_one(event: TrainingEvent) -> None:
-        if event["type"] != STAGE:
+        if event["type"] not in (STAGE, PHASE):  # progress within a phase is not history
             try:
                 run.append_event(event)
             except OSError as exc:  # keep training; the GUI still gets the event
@@ -298,7 +300,7 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
     if choice.device != "cpu":
         model.to(choice.device)
 
-    stage("preparing trainer", 0.85)
+    stage("preparing the data: tokenizing the preference pairs", 0.85)
     has_main_eval = splits.eval is not None and len(splits.eval) > 0
     args = dpo_arguments(config, run, choice, has_eval=has_main_eval or bool(extra_sets))
     # With extra sets TRL gets {name: Dataset} and logs each under eval_<name>_*; the callback renames the main

@@ -7,7 +7,11 @@ heavy (no torch, no transformers, no Qt), so the CLI, the UI and the run folder 
 Every event has a ``type``:
 
   started     run_id, run_dir, config (dict), device, precision, device_reason, model, resumed_from_step
-  stage       message, fraction (0..1) — loading the model/data before training (not written to the log)
+  stage       message, fraction (0..1) — the long phases before training: importing and loading the model,
+              preparing (tokenizing) the data (not written to the log)
+  phase       phase ("evaluating" | "saving"), step, done, total (None while unknown), eval_set (optional) — a long
+              phase inside training with its own progress: evaluation batches, writing a checkpoint. It lasts
+              until the ``eval`` (evaluating) or ``checkpoint`` (saving) event; not written to the log.
   resumed     from_step, checkpoint
   log         step, max_steps, epoch, metrics (TRL names, see below), elapsed_s, eta_s
   eval        step, epoch, metrics (TRL names with the ``eval_`` prefix)
@@ -40,6 +44,12 @@ FINISHED: Final = "finished"
 CANCELLED: Final = "cancelled"
 FAILED: Final = "failed"
 FINDING: Final = "finding"  # a diagnostics finding raised (or updated) at a step: see core.diagnostics
+PHASE: Final = "phase"  # a long phase inside training (evaluating, saving a checkpoint), with its progress
+
+# ---- phases (``phase`` events) -----------------------------------------------------------------------
+EVALUATING: Final = "evaluating"
+SAVING: Final = "saving"
+PHASES: Final = (EVALUATING, SAVING)
 
 # ---- run states (``Run.status()``) -------------------------------------------------------------------
 CREATED: Final = "created"  # the folder exists; training has not started yet
@@ -143,6 +153,18 @@ class StageEvent(TypedDict):
     fraction: float
 
 
+class _PhaseEventBase(TypedDict):
+    type: Literal["phase"]
+    phase: Literal["evaluating", "saving"]
+    step: int  # the training step the phase follows
+    done: int  # batches evaluated so far (evaluating); 0 or 1 (saving)
+    total: int | None  # None while unknown (before the first evaluation batch)
+
+
+class PhaseEvent(_PhaseEventBase, total=False):
+    eval_set: str  # the extra eval set being evaluated (absent for the main split)
+
+
 class ResumedEvent(TypedDict):
     type: Literal["resumed"]
     from_step: int | None
@@ -213,6 +235,7 @@ EndEvent = FinishedEvent | CancelledEvent | FailedEvent
 TrainingEvent = (
     StartedEvent
     | StageEvent
+    | PhaseEvent
     | ResumedEvent
     | LogEvent
     | EvalEvent
@@ -223,4 +246,17 @@ TrainingEvent = (
     | CancelledEvent
     | FailedEvent
 )
-EVENT_TYPES: Final = (STARTED, STAGE, RESUMED, LOG, EVAL, CHECKPOINT, SUMMARY, FINDING, FINISHED, CANCELLED, FAILED)
+EVENT_TYPES: Final = (
+    STARTED,
+    STAGE,
+    PHASE,
+    RESUMED,
+    LOG,
+    EVAL,
+    CHECKPOINT,
+    SUMMARY,
+    FINDING,
+    FINISHED,
+    CANCELLED,
+    FAILED,
+)

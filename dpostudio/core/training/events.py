@@ -3,9 +3,13 @@
 Events are plain dicts with a ``type``; their kinds, fields and TRL's metric names are documented (as
 TypedDicts and constants) in ``event_types``, which imports nothing heavy.
 
-This callback emits ``log``, ``eval``, ``summary`` and ``checkpoint`` events; the engine emits the others
+This callback emits ``log``, ``eval``, ``summary``, ``checkpoint`` and ``phase`` events; the engine emits the others
 (``started``, ``stage``, ``resumed``, the end events) and, after each ``log`` and ``eval`` event, the ``finding``
 events its diagnostics raise from that record (see ``engine.Diagnostics``).
+
+Stop is cooperative: ``cancel`` is read at each step end (a stop asked for before an evaluation that is due skips
+that evaluation) and after each evaluation (the run then saves and stops without starting another step). An
+evaluation cannot be cut short, so the ``phase`` events tell how far it is (batch k of n).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Literal
 
 from transformers import TrainerCallback
 
@@ -20,9 +25,13 @@ from dpostudio.core.training.event_types import (
     CHECKPOINT,
     EVAL,
     EVAL_PREFIX,
+    EVALUATING,
     LOG,
+    PHASE,
+    SAVING,
     SUMMARY,
     SUMMARY_KEYS,
+    PhaseEvent,
     TrainingEvent,
     is_eval_metric,
 )
@@ -44,6 +53,8 @@ class EngineCallback(TrainerCallback):
         self.eval_sets = list(eval_sets or [])
         self._pending_eval: dict[str, float] = {}
         self._pending_sets: set[str] = set()
+        self._eval_batches = 0  # batches of the eval set being evaluated
+        self._evals_done = 0  # eval sets finished in the current evaluation
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._t0 = time.monotonic()
@@ -57,7 +68,43 @@ class EngineCallback(TrainerCallback):
         return control
 
     def on_step_end(self, args, state, control, **kwargs):
-        return self._check_cancel(control)
+        self._check_cancel(control)
+        if self.cancelled:
+            control.should_evaluate = False  # stop asked for before a due evaluation began: save and stop now
+        self._eval_batches = self._evals_done = 0
+        if control.should_evaluate:
+            self._phase(EVALUATING, state, 0, None)
+        elif control.should_save:
+            self._phase(SAVING, state, 0, 1)
+        return control
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        self._eval_batches += 1
+        try:
+            total = len(eval_dataloader) if eval_dataloader is not None else None
+        except TypeError:  # an iterable without a length
+            total = None
+        self._phase(EVALUATING, state, self._eval_batches, total)
+        return control
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self._eval_batches = 0
+        self._evals_done += 1
+        if self._evals_done < len(self.eval_sets):
+            return control  # the other eval sets follow within the same evaluation
+        self._evals_done = 0
+        self._check_cancel(control)  # a stop asked for during the evaluation: save this step, no further step
+        if control.should_save:
+            self._phase(SAVING, state, 0, 1)
+        return control
+
+    def _phase(self, phase: Literal["evaluating", "saving"], state, done: int, total: int | None) -> None:
+        event: PhaseEvent = {"type": PHASE, "phase": phase, "step": state.global_step, "done": done, "total": total}
+        if phase == EVALUATING and self.eval_sets and self._evals_done < len(self.eval_sets):
+            name = self.eval_sets[self._evals_done]
+            if name != "eval":
+                event["eval_set"] = name
+        self.emit(event)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self._emit_log(state, logs) == LOG:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -253,6 +254,7 @@ class ConfigFormMixin(_MixinBase):
 
         def model_spec(self) -> str: ...
         def set_model_spec(self, spec: str) -> None: ...
+        def _on_form_edited(self) -> None: ...
 
     def _build_form(self) -> None:
         groups: dict[str, list[dataclasses.Field]] = {}
@@ -309,6 +311,7 @@ class ConfigFormMixin(_MixinBase):
         self.validate_form()
 
     def _on_field_changed(self, name: str) -> None:
+        self._on_form_edited()
         error = self.validate_field(name)
         for other, editor in self.editors.items():  # fields checked against this one (loss_weights: loss_type)
             if name in editor.spec.metadata.get("related", ()):
@@ -390,6 +393,35 @@ class ConfigFormMixin(_MixinBase):
         values = {k: v for k, v in self.values().items()}
         values = {k: v for k, v in values.items() if v is not None or self.editors[k].spec.metadata.get("optional")}
         return RunConfig.from_dict({**self.data_config(), **values, "model": self.model_spec() or DEFAULT_MODEL})
+
+    # ---- the form's last values, kept across launches (in the window settings file) ---------------------
+    FORM_KEY = "training/form"
+
+    def remember_form(self) -> None:
+        """Keep the form's values and model for the next launch (data settings belong to the Dataset pane)."""
+        from dpostudio.ui.main_window import window_settings
+
+        settings = window_settings()
+        settings.setValue(self.FORM_KEY, json.dumps({"model": self.model_spec(), **self.values()}, default=str))
+        settings.sync()
+
+    @classmethod
+    def remembered_form(cls) -> dict[str, Any] | None:
+        from dpostudio.ui.main_window import window_settings
+
+        try:
+            values = json.loads(str(window_settings().value(cls.FORM_KEY, "") or "null"))
+        except ValueError:
+            return None
+        return values if isinstance(values, dict) else None
+
+    def restore_form(self) -> bool:
+        """Fill the form with the values it had when the app last closed; False when there are none."""
+        values = self.remembered_form()
+        if not values:
+            return False
+        self.set_values({k: v for k, v in values.items() if k == "model" or k in self.editors})
+        return True
 
     def load_config(self, config: RunConfig) -> None:
         data = config.to_dict()

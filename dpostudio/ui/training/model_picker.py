@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from dpostudio.core.training.run_config import DEFAULT_MODEL
+from dpostudio.ui.file_dialogs import choose_folder, open_file
 from dpostudio.ui.tasks import Task, run_task
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ class ModelPickerMixin(_MixinBase):
             self._store_models = list(store or [])
             self._plugin_models = list(plugins or [])
             self._fill_model_sources()
+            self._estimate_timer.start()  # a model imported meanwhile now has its config here
 
         run_task(
             self,
@@ -166,6 +167,9 @@ class ModelPickerMixin(_MixinBase):
 
     def _on_model_changed(self) -> None:
         self._estimate_timer.start()
+        edited = getattr(self, "_on_form_edited", None)  # not while the pane is being built
+        if edited is not None and hasattr(self, "editors"):
+            edited()
         if hasattr(self, "editors"):
             self.modelChanged.emit(self.model_spec())
 
@@ -201,9 +205,9 @@ class ModelPickerMixin(_MixinBase):
 
     def _browse_model(self) -> None:
         if self._source_kind() == MODEL_GGUF:
-            path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model file", "", "GGUF models (*.gguf)")
+            path = open_file(self, "Choose a GGUF model file", "models", "GGUF models (*.gguf)")
         else:
-            path = QFileDialog.getExistingDirectory(self, "Choose a model folder")
+            path = choose_folder(self, "Choose a model folder", "models")
         if path:
             self.model_text.setText(path)
 
