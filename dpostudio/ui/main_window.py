@@ -8,10 +8,11 @@ window is shown. The Dataset pane, Settings pane and Plugins dialog are imported
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, QProcess, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -31,6 +32,7 @@ from dpostudio.ui.settings.pane import SettingsPane
 from dpostudio.ui.start_view import StartView, count_comparisons
 from dpostudio.ui.tasks import run_task
 from dpostudio.ui.training.pane import TrainingPane
+from dpostudio.ui.window_menus import build_menus
 
 PANES = ("Start", "Dataset", "Training", "Metrics", "Comparison", "Settings")
 MEMORY_REFRESH_MS = 2000
@@ -58,6 +60,7 @@ class MainWindow(QMainWindow):
         self.hardware = None
         self.device_choice = None
         self._close_after_stop = False
+        self._restart_after_close = False
         self.quit_question: StopAndQuitQuestion | None = None
 
         self.tabs = QTabWidget(self)
@@ -104,8 +107,10 @@ class MainWindow(QMainWindow):
         self.training_pane.maxLengthChanged.connect(self._guarded(self.dataset_pane.set_max_length))
         self.dataset_pane.dataConfigChanged.connect(self.training_pane.refresh_data_summary)
         self._wire_start_view()
+        self.settings_pane.restartRequested.connect(self.restart_app)
 
-        self._build_menus()
+        self.actions_by_name: dict[str, QAction] = {}
+        build_menus(self)
         self._build_status_bar()
         self._restore_geometry()
         self._update_run_actions()
@@ -188,110 +193,6 @@ class MainWindow(QMainWindow):
         )
 
     # ---- menus ------------------------------------------------------------------------------------
-    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        self.addAction(action)  # shortcuts work even when the menu bar is hidden (offscreen, full screen)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        self.actions_by_name: dict[str, QAction] = {}
-        file_menu = bar.addMenu("&File")
-        self.actions_by_name["open_config"] = self._action(
-            file_menu,
-            "&Open Config…",
-            self.open_config,
-            QKeySequence.StandardKey.Open,
-            "Load a run configuration (.toml or .yaml)",
-        )
-        self.actions_by_name["save_config"] = self._action(
-            file_menu,
-            "&Save Config…",
-            self.save_config,
-            QKeySequence.StandardKey.Save,
-            "Save the current run configuration",
-        )
-        file_menu.addSeparator()
-        quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "Quit DPO Studio")
-        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        self.actions_by_name["quit"] = quit_action
-
-        run_menu = bar.addMenu("&Run")
-        self.actions_by_name["train"] = self._action(
-            run_menu,
-            "&Train",
-            self.training_pane.start_training,
-            QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_Return),
-            "Start training with the current settings",
-        )
-        self.actions_by_name["stop"] = self._action(
-            run_menu,
-            "&Stop",
-            self.training_pane.stop_training,
-            QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_Period),
-            "Stop at the next step and save a checkpoint",
-        )
-        self.actions_by_name["resume"] = self._action(
-            run_menu,
-            "&Resume",
-            lambda: self.training_pane.resume_training(),
-            QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_Return),
-            "Continue the last stopped, failed or interrupted run from its checkpoint",
-        )
-
-        view_menu = bar.addMenu("&View")
-        for i, name in enumerate(PANES):
-            self.actions_by_name[f"view_{name.lower()}"] = self._action(
-                view_menu,
-                f"&{name}",
-                lambda checked=False, n=name: self.show_pane(n),
-                QKeySequence(Qt.Modifier.CTRL | getattr(Qt.Key, f"Key_{i + 1}")),
-                f"Show the {name} pane",
-            )
-        view_menu.addSeparator()
-        log_toggle = self.log_panel.toggleViewAction()
-        log_toggle.setText("&Log")
-        log_toggle.setShortcut(QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_L))
-        view_menu.addAction(log_toggle)
-        self.addAction(log_toggle)
-        self.actions_by_name["view_log"] = log_toggle
-        self.actions_by_name["refresh_runs"] = self._action(
-            view_menu, "&Refresh Runs", self.metrics_pane.refresh_runs, QKeySequence.StandardKey.Refresh
-        )
-
-        tools_menu = bar.addMenu("&Tools")
-        self.actions_by_name["plugins"] = self._action(
-            tools_menu,
-            "&Plugins…",
-            self.open_plugins,
-            QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_P),
-            "List, enable, disable and install plugins",
-        )
-        self.actions_by_name["export"] = self._action(
-            tools_menu,
-            "&Export or Publish…",
-            self.open_export,
-            QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_E),
-            "Export a run's adapter or merged model, or push it to the Hugging Face Hub",
-        )
-        self.actions_by_name["settings"] = self._action(
-            tools_menu, "&Settings", lambda: self.show_pane("Settings"), QKeySequence.StandardKey.Preferences
-        )
-        self.actions_by_name["settings"].setMenuRole(QAction.MenuRole.PreferencesRole)
-
-        help_menu = bar.addMenu("&Help")
-        self.actions_by_name["about"] = self._action(
-            help_menu, "&About DPO Studio", self.show_about, QKeySequence.StandardKey.HelpContents
-        )
-        self.actions_by_name["about"].setMenuRole(QAction.MenuRole.AboutRole)
-
     @Slot()
     def _update_run_actions(self, *_args) -> None:
         running = self.training_pane.is_training()
@@ -351,6 +252,7 @@ class MainWindow(QMainWindow):
             dialog = PluginsDialog(self)
             if hasattr(dialog, "message"):
                 dialog.message.connect(self.log_bus.report)
+            dialog.restartRequested.connect(self.restart_app)
             dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             dialog.open()
             self.plugins_dialog = dialog
@@ -491,3 +393,12 @@ class MainWindow(QMainWindow):
             self.comparison_pane.wait(10_000)
         self.save_geometry()
         super().closeEvent(event)
+        if self._restart_after_close:  # "Restart now" after a plugin install: a fresh process loads it
+            QProcess.startDetached(sys.executable, ["-m", "dpostudio"])
+
+    @Slot()
+    def restart_app(self) -> None:
+        """Close (asking first if a run trains, as quitting does) and start DPO Studio again."""
+        self._restart_after_close = True
+        if not self.close():
+            self._restart_after_close = self._close_after_stop  # restarts once the stopping run has ended

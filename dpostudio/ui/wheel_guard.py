@@ -34,7 +34,8 @@ class WheelGuard(QObject):
                 obj.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         elif kind == QEvent.Type.Wheel:
             owner = _guarded_owner(obj)
-            if owner is not None and not owner.hasFocus() and not owner.isAncestorOf(QApplication.focusWidget()):
+            focused = QApplication.focusWidget()
+            if owner is not None and not (owner.hasFocus() or (focused is not None and owner.isAncestorOf(focused))):
                 scroller = _scroll_area_of(owner)
                 if scroller is not None:
                     QApplication.sendEvent(scroller.viewport(), event)
