@@ -43,6 +43,7 @@ from dpostudio.core.training.event_types import (
     TrainingEvent,
 )
 from dpostudio.core.training.losses import resolved_label_smoothing, split_loss_type
+from dpostudio.core.training.ref_cache import CacheScope, RefLogpCache, make_cached_trainer_class, model_fingerprint
 from dpostudio.core.training.run_config import ConfigError, RunConfig
 from dpostudio.core.training.runs import Run, RunError, create_run, get_run
 
@@ -316,7 +317,24 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
         task_type="CAUSAL_LM",
     )
     callback = EngineCallback(emit, cancel, eval_sets=list(eval_dataset) if isinstance(eval_dataset, dict) else None)
-    trainer = DPOTrainer(
+    trainer_class: type = DPOTrainer
+    if config.reference_cache:  # reference log-probs from the cache shared by all runs (computed once per pair)
+        scope = CacheScope(
+            model=model_fingerprint(resolved.location),
+            precision=choice.precision,
+            device=choice.device,
+            max_length=config.max_length,
+            truncation_mode=args.truncation_mode,
+        )
+        trainer_class = make_cached_trainer_class(
+            DPOTrainer,
+            RefLogpCache(),
+            scope,
+            lambda name, done, total: stage(
+                f"reference log-probs ({name} pairs new to the cache): {done} of {total}", 0.9 + 0.1 * done / total
+            ),
+        )
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=splits.train,
@@ -326,6 +344,12 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
         callbacks=[callback],
     )
     trainer.remove_callback(PrinterCallback)  # our events replace its prints
+    cache_uses = getattr(trainer, "cache_uses", [])
+    for use in cache_uses:
+        run.log(use.describe())
+        stage(use.describe(), 1.0)
+    if cache_uses:
+        run.update_info(reference_cache=[use.as_dict() for use in cache_uses])
     kept = trainer.train_dataset
     assert isinstance(kept, Sized)  # the map-style Dataset passed in, after TRL's tokenising and filtering
     if len(kept) == 0:
@@ -387,6 +411,7 @@ def dpo_arguments(config: RunConfig, run: Run, choice: DeviceChoice, has_eval: b
         seed=config.seed,
         data_seed=config.seed,
         activation_checkpointing=config.gradient_checkpointing,
+        precompute_ref_log_probs=config.reference_cache,
         bf16=choice.precision == "bf16",
         fp16=choice.precision == "fp16",
         use_cpu=choice.device == "cpu",

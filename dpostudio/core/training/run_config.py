@@ -302,6 +302,12 @@ class RunConfig:
     gradient_checkpointing: bool = _f(
         False, "Precision & device", "Recompute activations to save memory, at some cost in speed."
     )
+    reference_cache: bool = _f(
+        True,
+        "Precision & device",
+        "Compute the reference model's log-probs once per pair and keep them on this computer for every later run "
+        "(evaluations, resumes, sweeps, rounds): no reference forward pass at each step.",
+    )
     # Evaluation & saving
     eval_steps: int | None = _f(
         10, "Evaluation & saving", "Evaluate every N steps (empty: only at the end).", min=1, optional=True
