@@ -18,8 +18,8 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sized
-from typing import Literal
+from collections.abc import Callable, Mapping, Sized
+from typing import Any, Literal
 
 from dpostudio.core.data.pipeline import DataError, load_extra_eval_sets, load_splits
 from dpostudio.core.diagnostics.findings import RunWatcher, save_findings
@@ -33,6 +33,7 @@ from dpostudio.core.training.event_types import (
     FINISHED,
     LOG,
     PHASE,
+    PRUNED,
     RESUMED,
     RUNNING,
     STAGE,
@@ -42,13 +43,16 @@ from dpostudio.core.training.event_types import (
     FindingEvent,
     TrainingEvent,
 )
+from dpostudio.core.training.fit import TIGHT, TOO_BIG, check_fit, fit_values
 from dpostudio.core.training.losses import resolved_label_smoothing, split_loss_type
+from dpostudio.core.training.memory import find_model_config
 from dpostudio.core.training.ref_cache import CacheScope, RefLogpCache, make_cached_trainer_class, model_fingerprint
 from dpostudio.core.training.run_config import ConfigError, RunConfig
 from dpostudio.core.training.runs import Run, RunError, create_run, get_run
 
 log = logging.getLogger(__name__)
 EventFn = Callable[[TrainingEvent], None]  # events are plain dicts; event_types documents their shapes
+EvalHook = Callable[[int, dict[str, float]], bool | str | None]  # (step, eval metrics) -> stop? (a str: why)
 
 
 class RunFailed(Exception):
@@ -61,6 +65,8 @@ def train(
     cancel: threading.Event | None = None,
     *,
     resume: str | Run | None = None,
+    on_eval: EvalHook | None = None,
+    tags: Mapping[str, Any] | None = None,
 ) -> Run:
     """Train (or resume) one run. Blocks until it finishes, fails or is cancelled; returns the ``Run``.
 
@@ -68,6 +74,10 @@ def train(
     ``cancel`` is honoured at the next step boundary, or after an evaluation under way, by saving a checkpoint;
     asked for while the model and data load, it ends the run before training starts.
     ``resume`` (a run id or ``Run``) continues that run from its last checkpoint with its own config.
+    ``on_eval(step, metrics)`` sees every evaluation (after its ``eval`` event); a true return (a str: the reason in
+    words) prunes the run: it stops as a cancel does (checkpoint kept, resumable) and ends ``cancelled`` with
+    ``stop_reason`` "pruned" in run.json and ``reason`` "pruned" on the event. A sweep uses it (``core.sweeps``).
+    ``tags`` are written into run.json as soon as the run folder exists (a sweep's name and trial number).
     """
     cancel = cancel or threading.Event()
     listener = on_event or (lambda event: None)
@@ -79,6 +89,8 @@ def train(
     else:
         config = config or RunConfig()
         run = create_run(config)
+    if tags:
+        run.update_info(**tags)
 
     def emit_one(event: TrainingEvent) -> None:
         if event["type"] not in (STAGE, PHASE):  # progress within a phase is not history
@@ -93,14 +105,25 @@ def train(
 
     diagnostics = Diagnostics(run, resume is not None)
 
+    pruned: list[str] = []  # why on_eval stopped the run early, once it has
+
     def emit(event: TrainingEvent) -> None:
         emit_one(event)
         for finding_event in diagnostics.observe(event):
             emit_one(finding_event)
+        if on_eval is not None and event["type"] == EVAL and not pruned:
+            try:
+                verdict = on_eval(event["step"], dict(event["metrics"]))
+            except Exception:  # a broken hook must not kill the run
+                log.exception("on_eval hook failed")
+                verdict = None
+            if verdict:
+                pruned.append(verdict if isinstance(verdict, str) else "stopped early after an evaluation")
+                cancel.set()
 
     step = 0
     try:
-        step = _run(config, run, emit, cancel, resume is not None)
+        step = _run(config, run, emit, cancel, resume is not None, pruned)
     except KeyboardInterrupt:
         _end(run, emit, CANCELLED, step, "interrupted; resume with: dpostudio train --resume " + run.id)
         raise
@@ -194,8 +217,11 @@ def _describe(exc: BaseException) -> str:
     return f"training stopped with an error: {type(exc).__name__}: {text[0] if text else ''}"
 
 
-def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, resuming: bool) -> int:
-    choice = choose_device(probe_hardware(), config.device, config.precision)
+def _run(
+    config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, resuming: bool, pruned: list[str]
+) -> int:
+    hardware = probe_hardware()
+    choice = choose_device(hardware, config.device, config.precision)
     prepare_environment(choice.device)
     checkpoint = run.latest_checkpoint() if resuming else None
     if resuming and checkpoint is None:
@@ -226,7 +252,7 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
         weights = f" with weights {', '.join(f'{w:g}' for w in config.loss_weights)}" if config.loss_weights else ""
         run.log(f"loss: {config.loss_type}{weights}")
 
-    trainer, callback = build_trainer(config, run, choice, emit, cancel)
+    trainer, callback = build_trainer(config, run, choice, emit, cancel, hardware=hardware)
     if cancel.is_set():
         raise KeyboardInterrupt
     if checkpoint is not None:
@@ -238,9 +264,19 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
     if callback.cancelled:
         latest = run.latest_checkpoint()
         message = f"stopped at step {step}; resume with: dpostudio train --resume {run.id}"
-        run.update_info(status=CANCELLED, message=message, step=step)
+        if pruned:
+            message = f"pruned at step {step}: {pruned[0]}"
+        run.update_info(status=CANCELLED, message=message, step=step, **({"stop_reason": PRUNED} if pruned else {}))
         run.log(message)
-        emit({"type": CANCELLED, "step": step, "checkpoint": str(latest) if latest else None, "message": message})
+        event: CancelledEvent = {
+            "type": CANCELLED,
+            "step": step,
+            "checkpoint": str(latest) if latest else None,
+            "message": message,
+        }
+        if pruned:
+            event["reason"] = PRUNED
+        emit(event)
         return step
 
     trainer.save_model(str(run.adapter_dir))
@@ -257,8 +293,11 @@ def _checkpoint_step(checkpoint) -> int | None:
     return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint is not None else None
 
 
-def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: EventFn, cancel: threading.Event):
-    """Load model, tokenizer and data and assemble TRL's DPOTrainer with a LoRA adapter."""
+def build_trainer(
+    config: RunConfig, run: Run, choice: DeviceChoice, emit: EventFn, cancel: threading.Event, hardware: Any = None
+):
+    """Load model, tokenizer and data and assemble TRL's DPOTrainer with a LoRA adapter. With ``hardware`` the
+    memory the run needs is checked first: a run that cannot fit is refused in words before anything loads."""
     import torch
     from peft import LoraConfig
     from transformers import PrinterCallback
@@ -272,6 +311,8 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
     _quiet_library_output()
     stage("resolving model", 0.0)
     resolved = resolve_model(config.model, on_progress=lambda f, m: stage(f"importing model: {m}", 0.5 * f))
+    if hardware is not None:
+        check_memory(config, resolved.location, choice, hardware, run)
     stage("loading tokenizer", 0.5)
     tokenizer = load_tokenizer(resolved, config.trust_remote_code)
     if config.prompt_template == "chat" and not tokenizer.chat_template:
@@ -369,6 +410,22 @@ def build_trainer(config: RunConfig, run: Run, choice: DeviceChoice, emit: Event
     if dropped:
         run.log(f"{dropped} training rows dropped because their prompt alone fills max_length {config.max_length}")
     return trainer, callback
+
+
+def check_memory(config: RunConfig, model_dir: str, choice: DeviceChoice, hardware: Any, run: Run) -> None:
+    """Refuse a run that cannot fit (with the fix in words); log a warning for one that is tight."""
+    config_json = find_model_config(model_dir)
+    if config_json is None:
+        return
+    try:
+        verdict = check_fit(config_json, fit_values(config), choice.device, choice.precision, hardware)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return  # a model whose shape cannot be read: no estimate, no check
+    run.log(f"memory: {verdict.words()}")
+    if verdict.verdict == TOO_BIG:
+        raise RunFailed(verdict.words())
+    if verdict.verdict == TIGHT:
+        run.log("warning: the run may not fit in memory")
 
 
 def _quiet_library_output() -> None:
