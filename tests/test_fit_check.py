@@ -59,3 +59,23 @@ def test_the_engine_refuses_a_run_that_cannot_fit_before_loading_the_model(embed
     assert "Try:" in final["message"] and "batch size" in final["message"]
     assert not any(e["type"] == "stage" and "loading model weights" in e.get("message", "") for e in events)
     assert run.info()["status"] == "failed"
+
+
+def test_the_training_pane_says_before_train_whether_the_run_fits(qtbot, embedded_model):
+    from dpostudio.ui.app import create_application
+    from dpostudio.ui.training.pane import TrainingPane
+
+    create_application()
+    pane = TrainingPane()
+    qtbot.addWidget(pane)
+    pane.show()
+    pane.set_hardware(HardwareInfo(cuda_available=True, cuda_name="Small GPU", cuda_memory_bytes=2 * GIB))
+    pane.editors["max_length"].set_value(256)
+    pane.editors["per_device_batch_size"].set_value(2)
+    pane.update_estimates()
+    assert "✓ This run needs about" in pane.memory_label.text() and "Small GPU" in pane.memory_label.text()
+    pane.editors["max_length"].set_value(4096)
+    pane.editors["per_device_batch_size"].set_value(64)
+    pane.update_estimates()
+    text = pane.memory_label.text()
+    assert "✗ Train will refuse it:" in text and "Try:" in text, text

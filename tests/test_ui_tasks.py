@@ -88,3 +88,29 @@ def test_a_task_outlives_its_parent_widget_and_its_thread_is_joined_then_release
     release.set()
     qtbot.waitUntil(lambda: kept_threads() == before, timeout=10_000)
     assert thread.isFinished()
+
+
+def test_the_process_exits_cleanly_while_a_task_still_runs(tmp_path):
+    """A task still running when the interpreter exits is waited for; Qt would otherwise abort the process
+    ("QThread: Destroyed while thread is still running") when PySide cleans up at exit."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit_while_running.py"
+    script.write_text(
+        "import time\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from dpostudio.ui.tasks import run_task\n"
+        "def slow():\n"
+        "    time.sleep(1.0)\n"
+        "    return 1\n"
+        "run_task(None, slow)\n"
+        "print('leaving')\n"
+    )
+    import os
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "leaving" in out.stdout and "Destroyed while thread" not in out.stderr

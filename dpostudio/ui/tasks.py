@@ -20,15 +20,17 @@ destroyed while its thread is still winding down (a CI run crashed in such a win
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from dpostudio.core.errors import UserError
 
@@ -146,7 +148,25 @@ def keep_until_finished(thread: QThread, *objects: QObject) -> None:
     global _reaper
     if _reaper is None:
         _reaper = _Reaper()
+        # registered now, after the QApplication exists, so it runs before PySide's own exit clean-up (atexit
+        # runs last-registered first), which deletes parentless QObjects such as these threads
+        atexit.register(wait_for_threads)
     _reaper.keep(thread, objects)
+
+
+def wait_for_threads(msecs: int = 15_000) -> int:
+    """Wait (up to ``msecs`` in all) for every worker thread still held to end; returns how many still run.
+
+    Called at interpreter exit: a ``QThread`` destroyed while its thread runs aborts the process."""
+    if _reaper is None:
+        return 0
+    deadline = time.monotonic() + msecs / 1000
+    for key, (thread, _objects) in list(_reaper.kept.items()):
+        thread.quit()  # its event loop ends once its work returns (the GUI thread that would say so is here)
+        left = max(0, int((deadline - time.monotonic()) * 1000))
+        if thread.wait(left):
+            _reaper.kept.pop(key, None)
+    return len(_reaper.kept)
 
 
 def kept_threads() -> int:
@@ -174,7 +194,8 @@ class Task(QObject):
         self.worker.result.connect(self.result)
         self.worker.error.connect(self.error)
         self.worker.progress.connect(self.progress)
-        self.worker.done.connect(self.worker_thread.quit)
+        # direct: the worker's thread ends its own event loop (``quit`` is thread-safe), whatever the GUI thread does
+        self.worker.done.connect(self.worker_thread.quit, Qt.ConnectionType.DirectConnection)
         self.worker_thread.finished.connect(self._cleanup)
 
     def start(self) -> Task:

@@ -105,11 +105,26 @@ class EstimatesMixin(_MixinBase):
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             self.memory_label.setText("Memory: cannot estimate for these values.")
             return
+        fit = self._fit_words(model_config, values, device, precision)
         self.memory_label.setText(
             f"Memory on {device.upper()} · {precision}{note}:\n{estimate.describe()}\n"
-            "An estimate from the model's shape, not a measurement."
+            f"An estimate from the model's shape, not a measurement.{fit}"
         )
         self.memory_estimate = estimate
+
+    def _fit_words(self, model_config: dict[str, Any], values: dict[str, Any], device: str, precision: str) -> str:
+        """Whether it fits on this machine (the check the engine makes before it loads anything)."""
+        if self.hardware is None:
+            return ""
+        from dpostudio.core.training.fit import OK, TOO_BIG, check_fit
+
+        try:
+            verdict = check_fit(model_config, values, device, precision, self.hardware)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            return ""
+        self.fit_verdict = verdict
+        mark = {OK: "✓", TOO_BIG: "✗ Train will refuse it:"}.get(verdict.verdict, "⚠")
+        return f"\n{mark} {verdict.words()}"
 
     def _update_time(self, values: dict[str, Any], device: str) -> None:
         from dpostudio.core.training.run_history import History, estimate_duration
