@@ -13,6 +13,9 @@ from dpostudio.core.data.problems import DataError
 from dpostudio.core.paths import RESOURCES_DIR
 
 BUILTIN_DEMO = "builtin:demo"
+# the demo's second held-out set, in another surface style (terse vs full-sentence answers on both sides, wrong
+# answers as fluent as right ones), never trained on: does a run prefer correct answers, or only a style?
+BUILTIN_DEMO_STYLED = "builtin:demo-styled"
 BUILTIN_DEMO_DIR = RESOURCES_DIR / "demo_pairs"
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 BOM = "\ufeff"
@@ -21,7 +24,7 @@ BOM = "\ufeff"
 def source_label(source: str) -> str:
     """How errors name a source: the file name for local files, the id otherwise."""
     path = Path(source).expanduser()
-    if source != BUILTIN_DEMO and path.is_file():
+    if source not in (BUILTIN_DEMO, BUILTIN_DEMO_STYLED) and path.is_file():
         return path.name
     return source
 
@@ -67,6 +70,13 @@ def load_raw(
             raise DataError(f"{BUILTIN_DEMO}: the demo file {missing[0]} is missing from this installation")
         ds = load_dataset("json", data_files=files)
         return _head(ds["train"], first_n), _head(ds["eval"], first_n)
+    if source == BUILTIN_DEMO_STYLED:
+        from datasets import load_dataset
+
+        file = BUILTIN_DEMO_DIR / "styled.jsonl"
+        if not file.is_file():
+            raise DataError(f"{BUILTIN_DEMO_STYLED}: the file {file} is missing from this installation")
+        return _head(load_dataset("json", data_files=str(file), split="train"), first_n), None
     path = Path(source).expanduser()
     if path.is_dir():
         return _load_hub_like(str(path), source, config_name, split, first_n, eval_split)

@@ -39,10 +39,12 @@ class Preset:
 PRESETS: tuple[Preset, ...] = (
     Preset(
         "Quick demo (CPU)",
-        "A few minutes on a laptop CPU: the embedded SmolLM2-135M on the built-in demo pairs, 20 steps.",
+        "A few minutes on a laptop CPU: the embedded SmolLM2-135M on the built-in demo pairs, 20 steps; also "
+        "evaluated on the demo's differently-styled held-out set, to see whether it learned correctness or style.",
         {
             "model": "embedded:smollm2-135m-instruct",
             "dataset": "builtin:demo",
+            "extra_eval_sets": ["styled=builtin:demo-styled"],
             "eval_ratio": 0.1,
             "beta": 0.1,
             "learning_rate": 1e-4,
