@@ -55,7 +55,7 @@ from dpostudio.ui.comparison.widgets import (
     no_wheel_without_focus,
 )
 from dpostudio.ui.comparison.worker import CompareWorker
-from dpostudio.ui.tasks import describe_error
+from dpostudio.ui.tasks import describe_error, keep_until_finished
 
 if TYPE_CHECKING:
     from dpostudio.core.compare.prompt_sets import Prompt
@@ -193,6 +193,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         scroll_left = QScrollArea(self)
         scroll_left.setWidgetResizable(True)
         scroll_left.setFrameShape(QFrame.Shape.NoFrame)
+        scroll_left.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the fields, not the scroll area
         scroll_left.setWidget(left)
         left_host = QWidget(self)
         left_col = QVBoxLayout(left_host)
@@ -245,6 +246,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         self.answers_scroll = QScrollArea()
         self.answers_scroll.setWidgetResizable(True)
         self.answers_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.answers_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.answers_scroll.setWidget(answers_host)
         self.tabs.addTab(self.answers_scroll, "Answers side by side")
         self.table = QTableWidget(0, 0)
@@ -314,7 +316,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         self.progress.setRange(0, len(prompts))
         self.progress.setValue(0)
         self._worker = CompareWorker(kwargs)
-        self._thread = QThread(self)
+        self._thread = QThread()  # held by tasks.keep_until_finished until it has ended, whatever happens to the pane
         self._thread.setObjectName("comparison")
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
@@ -322,7 +324,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         self._worker.failed.connect(self._on_failed)
         self._worker.done.connect(self._on_done)
         self._worker.done.connect(self._thread.quit)
-        self._thread.finished.connect(self._worker.deleteLater)
+        keep_until_finished(self._thread, self._worker)
         self._set_running(True)
         self._thread.start()
 

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from dpostudio.core.training.event_types import END_STATES, FAILED, STARTED
 from dpostudio.ui.child_process import ChildProcessWorker, serve_in_child, stop_when_parent_dies
+from dpostudio.ui.tasks import keep_until_finished
 
 END_EVENTS = END_STATES
 _stop_when_parent_dies = stop_when_parent_dies  # the name bench/window_soak.py's stand-in engine uses
@@ -106,7 +107,7 @@ class TrainingController(QObject):
         worker.event.connect(self._on_event)  # queued: worker lives on the training thread
         worker.crashed.connect(self.crashed)
         worker.done.connect(self._on_done)
-        thread.finished.connect(worker.deleteLater)
+        keep_until_finished(thread, worker)  # released on the GUI thread once the thread has ended
         self.thread, self.worker = thread, worker
         thread.start()
         self.started.emit()
