@@ -168,3 +168,22 @@ def test_findings_print_on_a_legacy_code_page():
     TrainingDisplay(stream)({"type": "finding", "step": 40, "finding": finding.to_dict()})
     stream.seek(0)
     assert stream.read().startswith(f"? step {finding.step} · Likelihood displacement")
+
+
+def test_the_cli_bar_says_when_an_evaluation_or_a_checkpoint_runs():
+    import io
+
+    from dpostudio.cli.train import TrainingDisplay
+
+    stream = io.StringIO()
+    display = TrainingDisplay(stream)
+    for event in as_events(run_stream(max_steps=100, eval_every=0)[:3], 100):
+        display(event)
+    display({"type": "phase", "phase": "evaluating", "step": 3, "done": 4, "total": 10})
+    assert display.bar.postfix == "evaluating: batch 4/10"
+    display({"type": "phase", "phase": "evaluating", "step": 3, "done": 1, "total": None, "eval_set": "styled"})
+    assert display.bar.postfix == "evaluating styled: batch 1"
+    display({"type": "phase", "phase": "saving", "step": 3, "done": 0, "total": 1})
+    assert display.bar.postfix == "saving a checkpoint"
+    display.bar.close()
+    assert "evaluating: batch 4/10" in stream.getvalue()

@@ -19,11 +19,13 @@ from dpostudio.core.training.event_types import (
     EVAL_LOSS,
     EVAL_REWARDS_ACCURACIES,
     EVAL_REWARDS_MARGINS,
+    EVALUATING,
     FAILED,
     FINDING,
     FINISHED,
     LOG,
     LOSS,
+    PHASE,
     REWARDS_ACCURACIES,
     REWARDS_MARGINS,
     STAGE,
@@ -143,6 +145,13 @@ class TrainingDisplay:
                     f"margin {m.get(p + REWARDS_MARGINS, NAN):+.3f} · "
                     f"acc {m.get(p + REWARDS_ACCURACIES, NAN):.2f}"
                 )
+        elif kind == PHASE and self.bar is not None:  # the bar says what runs between steps
+            if event["phase"] == EVALUATING:
+                where = f" {event['eval_set']}" if event.get("eval_set") else ""
+                total = f"/{event['total']}" if event.get("total") else ""
+                self.bar.set_postfix_str(f"evaluating{where}: batch {event['done']}{total}", refresh=True)
+            else:
+                self.bar.set_postfix_str("saving a checkpoint", refresh=True)
         elif kind == CHECKPOINT:
             self._write(f"  checkpoint saved at step {event['step']}")
         elif kind == FINDING:
