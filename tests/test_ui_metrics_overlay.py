@@ -183,3 +183,14 @@ def _screenshots(pane, qtbot, folder):
     finally:
         os.environ.pop("DPOSTUDIO_THEME") if old is None else os.environ.__setitem__("DPOSTUDIO_THEME", old)
         apply_color_scheme(app)
+
+
+def test_a_stopped_run_reads_in_words_not_as_a_command(fake_run):
+    from dpostudio.core.training.event_types import CANCELLED
+    from dpostudio.ui.metrics.run_rows import load_run_rows
+
+    fake_run.update_info(status=CANCELLED, step=2, message=f"stopped at step 2; resume with: dpostudio train --resume {fake_run.id}")
+    row = next(r for r in load_run_rows() if r["id"] == fake_run.id)
+    expected = ("Stopped at step 2 — Resume continues from the checkpoint" if row["resumable"]
+                else "Stopped at step 2, before a checkpoint was saved; Train starts a new run")
+    assert row["message"] == expected and "--resume" not in row["message"]

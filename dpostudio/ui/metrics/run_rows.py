@@ -12,6 +12,7 @@ from typing import Any
 
 from dpostudio.core.diagnostics.findings import Finding
 from dpostudio.core.training.event_types import (
+    CANCELLED,
     EVAL,
     EVAL_LOSS,
     EVAL_REWARDS_ACCURACIES,
@@ -46,6 +47,12 @@ def load_run_rows() -> list[dict[str, Any]]:
             step = next((record["step"] for record in reversed(run.metrics(LOG))), step)  # how far it got
             message = "its training process ended without finishing (killed, crashed or the computer restarted); " + (
                 "Resume continues it from its last checkpoint" if resumable else "it saved no checkpoint to resume from"
+            )
+        elif status == CANCELLED and "--resume" in message:  # the engine's words are for the terminal
+            message = (
+                f"Stopped at step {step} — Resume continues from the checkpoint"
+                if resumable
+                else f"Stopped at step {step}, before a checkpoint was saved; Train starts a new run"
             )
         rows.append(
             {
