@@ -26,7 +26,7 @@ def as_events(records, max_steps):
 def fake_training(records, max_steps, before=()):
     """An engine ``_run`` that emits ``records`` as the TRL callback would (no model, no TRL)."""
 
-    def _run(config, run, emit, cancel, resuming):
+    def _run(config, run, emit, cancel, resuming, *_more):
         for event in before:
             emit(event)
         for event in as_events(records, max_steps):
