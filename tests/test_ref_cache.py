@@ -56,5 +56,7 @@ def test_the_model_fingerprint_follows_the_weights_files(tmp_path):
 
 
 def test_cache_use_says_what_was_reused():
-    assert "all 40 pairs from the cache" in CacheUse("eval", 40, 40, 0, 0.2).describe()
-    assert "30 of 324 pairs from the cache, 294 computed" in CacheUse("train", 324, 30, 294, 61.0).describe()
+    assert CacheUse("evaluation", 40, 40, 0).describe() == (
+        "reference log-probs (evaluation): all 40 pair lookups answered by the cache"
+    )
+    assert "30 of 80 pair lookups answered by the cache, 50 computed" in CacheUse("training", 80, 30, 50).describe()

@@ -217,9 +217,7 @@ def _describe(exc: BaseException) -> str:
     return f"training stopped with an error: {type(exc).__name__}: {text[0] if text else ''}"
 
 
-def _run(
-    config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, resuming: bool, pruned: list[str]
-) -> int:
+def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, resuming: bool, pruned: list[str]) -> int:
     hardware = probe_hardware()
     choice = choose_device(hardware, config.device, config.precision)
     prepare_environment(choice.device)
@@ -258,7 +256,10 @@ def _run(
     if checkpoint is not None:
         emit({"type": RESUMED, "from_step": _checkpoint_step(checkpoint), "checkpoint": str(checkpoint)})
     emit({"type": STAGE, "message": "training", "fraction": 1.0})
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    finally:
+        log_cache_use(trainer, run)
     step = trainer.state.global_step
 
     if callback.cancelled:
@@ -367,14 +368,7 @@ def build_trainer(
             max_length=config.max_length,
             truncation_mode=args.truncation_mode,
         )
-        trainer_class = make_cached_trainer_class(
-            DPOTrainer,
-            RefLogpCache(),
-            scope,
-            lambda name, done, total: stage(
-                f"reference log-probs ({name} pairs new to the cache): {done} of {total}", 0.9 + 0.1 * done / total
-            ),
-        )
+        trainer_class = make_cached_trainer_class(DPOTrainer, RefLogpCache(), scope)
     trainer = trainer_class(
         model=model,
         args=args,
@@ -385,12 +379,6 @@ def build_trainer(
         callbacks=[callback],
     )
     trainer.remove_callback(PrinterCallback)  # our events replace its prints
-    cache_uses = getattr(trainer, "cache_uses", [])
-    for use in cache_uses:
-        run.log(use.describe())
-        stage(use.describe(), 1.0)
-    if cache_uses:
-        run.update_info(reference_cache=[use.as_dict() for use in cache_uses])
     kept = trainer.train_dataset
     assert isinstance(kept, Sized)  # the map-style Dataset passed in, after TRL's tokenising and filtering
     if len(kept) == 0:
@@ -410,6 +398,15 @@ def build_trainer(
     if dropped:
         run.log(f"{dropped} training rows dropped because their prompt alone fills max_length {config.max_length}")
     return trainer, callback
+
+
+def log_cache_use(trainer: Any, run: Run) -> None:
+    """What the reference cache answered, in the run log and run.json (``reference_cache``)."""
+    uses = [use for use in getattr(trainer, "cache_uses", {}).values() if use.rows]
+    for use in uses:
+        run.log(use.describe())
+    if uses:
+        run.update_info(reference_cache=[use.as_dict() for use in uses])
 
 
 def check_memory(config: RunConfig, model_dir: str, choice: DeviceChoice, hardware: Any, run: Run) -> None:
@@ -468,7 +465,6 @@ def dpo_arguments(config: RunConfig, run: Run, choice: DeviceChoice, has_eval: b
         seed=config.seed,
         data_seed=config.seed,
         activation_checkpointing=config.gradient_checkpointing,
-        precompute_ref_log_probs=config.reference_cache,
         bf16=choice.precision == "bf16",
         fp16=choice.precision == "fp16",
         use_cpu=choice.device == "cpu",

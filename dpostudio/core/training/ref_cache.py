@@ -7,9 +7,10 @@ kept in an SQLite file (``data_dir()/cache/ref_logps.sqlite``), one row per pair
 later run -- another evaluation, epoch, resumed run, sweep trial or iterative round -- reads them instead of running
 the reference forward pass again. Pairs new to a run (a grown dataset, another subset) are the only ones computed.
 
-TRL's own ``precompute_ref_log_probs`` computes them once per run (and its file cache lives in a temporary folder
-for in-memory datasets); ``CachedReferenceTrainer`` replaces just that step, so training with the cached values is
-TRL's own precomputed-reference code path.
+TRL's own ``precompute_ref_log_probs`` computes them for the whole dataset before the first step of every run (and
+its file cache lives in a temporary folder for in-memory datasets). Here they are looked up batch by batch instead:
+pairs not yet in the cache get TRL's own reference forward, in that batch, and are kept; the loss then reads the
+values as TRL's precomputed-reference path does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,10 @@ class CacheScope:
         return hashlib.sha256(json.dumps(self.__dict__, sort_keys=True).encode()).hexdigest()
 
 
-def pair_key(
-    scope_digest: str, prompt_ids: Sequence[int], chosen_ids: Sequence[int], rejected_ids: Sequence[int]
-) -> str:
+def pair_key(scope_digest: str, *sequences: Sequence[int]) -> str:
+    """The cache key of one pair: the scope and the pair's token sequences, in order."""
     h = hashlib.sha256(scope_digest.encode())
-    for ids in (prompt_ids, chosen_ids, rejected_ids):
+    for ids in sequences:
         h.update(b"|")
         h.update(",".join(map(str, ids)).encode())
     return h.hexdigest()
@@ -121,109 +121,87 @@ class RefLogpCache:
 
 @dataclass
 class CacheUse:
-    """What one precompute pass did, for the run log and the benchmark."""
+    """What the cache did in one run, per phase ("training" or "evaluation"): pairs looked up, found, computed."""
 
-    name: str  # "train", "eval", an extra set's name
-    rows: int
-    reused: int
-    computed: int
-    seconds: float
+    name: str
+    rows: int = 0
+    reused: int = 0
+    computed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "set": self.name,
-            "rows": self.rows,
-            "reused": self.reused,
-            "computed": self.computed,
-            "seconds": round(self.seconds, 2),
-        }
+        return {"set": self.name, "rows": self.rows, "reused": self.reused, "computed": self.computed}
 
     def describe(self) -> str:
-        if self.computed == 0:
-            return f"reference log-probs for {self.name}: all {self.rows} pairs from the cache ({self.seconds:.1f} s)"
+        if self.rows and self.computed == 0:
+            return f"reference log-probs ({self.name}): all {self.rows} pair lookups answered by the cache"
         return (
-            f"reference log-probs for {self.name}: {self.reused} of {self.rows} pairs from the cache, "
-            f"{self.computed} computed ({self.seconds:.1f} s)"
+            f"reference log-probs ({self.name}): {self.reused} of {self.rows} pair lookups answered by the cache, "
+            f"{self.computed} computed and kept for later runs"
         )
 
 
-ProgressFn = Callable[[str, int, int], None]  # (set name, pairs done, pairs in all)
+def batch_keys(scope_digest: str, inputs: Mapping[str, Any]) -> list[str]:
+    """One key per pair of a collated DPO batch (rows ``[chosen_1..n, rejected_1..n]``): the exact token ids the
+    model sees (after truncation, without padding) and which of them are the answer."""
+    ids, attention, completion = inputs["input_ids"], inputs["attention_mask"], inputs["completion_mask"]
+    n = ids.shape[0] // 2
+    keys = []
+    for i in range(n):
+        parts = []
+        for row in (i, n + i):
+            keep = attention[row].bool()
+            parts.append(ids[row][keep].tolist())
+            parts.append(completion[row][keep].tolist())
+        keys.append(pair_key(scope_digest, *parts))
+    return keys
 
 
-def make_cached_trainer_class(
-    base: type, cache: RefLogpCache, scope: CacheScope, progress: ProgressFn | None = None
-) -> type:
-    """A subclass of TRL's ``DPOTrainer`` (passed in, so this module does not import TRL) whose reference
-    precompute (``precompute_ref_log_probs=True``) reads and fills ``cache`` for ``scope``; ``progress`` hears
-    how many new pairs are done."""
+def make_cached_trainer_class(base: type, cache: RefLogpCache, scope: CacheScope) -> type:
+    """A subclass of TRL's ``DPOTrainer`` (passed in, so this module does not import TRL) that takes each batch's
+    reference log-probs from ``cache`` and computes (and keeps) only the pairs it has not seen.
+
+    Nothing is computed up front: a short run pays only for the pairs it trains on, and a cold run costs what a
+    run without the cache costs (the reference forward of each batch, as TRL does it, in the same batch, so the
+    numbers are TRL's own). The loss then reads them as TRL's precomputed-reference path does."""
 
     class CachedReferenceTrainer(base):  # type: ignore[valid-type, misc]
-        ref_cache = cache
-        ref_scope = scope
-        ref_progress = staticmethod(progress) if progress is not None else None
-        cache_uses: list[CacheUse]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.ref_cache, self.ref_scope, self.ref_digest = cache, scope, scope.digest()
+            self.cache_uses = {"training": CacheUse("training"), "evaluation": CacheUse("evaluation")}
+            self.precompute_ref_logps = True  # the loss reads inputs["ref_*_logps"], which compute_loss supplies
 
-        def _precompute_ref_logps(self, dataset: Any, name: str, batch_size: int) -> Any:
-            return precompute_with_cache(self, dataset, name, batch_size)
+        def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            if "ref_chosen_logps" not in inputs:
+                inputs = {**inputs, **reference_for_batch(self, model, inputs)}
+            return super().compute_loss(model, inputs, *args, **kwargs)
 
     return CachedReferenceTrainer
 
 
-def precompute_with_cache(trainer: Any, dataset: Any, name: str, batch_size: int) -> Any:
-    """Reference log-probs for every row of ``dataset`` (TRL-tokenized): from the cache where present, else with
-    the trainer's own ``compute_ref_log_probs`` (adapter off), stored for next time. Returns the dataset with the
-    ``ref_chosen_logps`` / ``ref_rejected_logps`` columns TRL's collator and loss read."""
+def reference_for_batch(trainer: Any, model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """``ref_chosen_logps`` / ``ref_rejected_logps`` for a collated batch: from the cache, or (when any pair is
+    new) from the trainer's own reference forward of the whole batch, whose new pairs are then kept."""
     import torch
-    from torch.utils.data import DataLoader
 
-    started = time.perf_counter()
-    cache, scope = trainer.ref_cache, trainer.ref_scope
-    digest = scope.digest()
-    columns = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"]).to_dict()
-    keys = [
-        pair_key(digest, p, c, r)
-        for p, c, r in zip(columns["prompt_ids"], columns["chosen_ids"], columns["rejected_ids"])
-    ]
-    known = cache.get_many(keys)
-    missing = [i for i, key in enumerate(keys) if key not in known]
-    progress = trainer.ref_progress
-    if missing:
-        loader = trainer.accelerator.prepare(
-            DataLoader(
-                dataset.select(missing),
-                batch_size=batch_size,
-                collate_fn=trainer.data_collator,
-                num_workers=trainer.args.dataloader_num_workers,
-                shuffle=False,
-            )
-        )
-        model = trainer.ref_model or trainer.model
-        chosen_all: list[torch.Tensor] = []
-        rejected_all: list[torch.Tensor] = []
-        done = 0
-        if progress:
-            progress(name, 0, len(missing))
-        for batch in loader:
-            chosen, rejected = trainer.compute_ref_log_probs(model, batch)
-            chosen, rejected = trainer.accelerator.gather_for_metrics((chosen, rejected))
-            chosen_all.append(chosen.float().cpu())
-            rejected_all.append(rejected.float().cpu())
-            done += len(chosen)
-            if progress:
-                progress(name, min(done, len(missing)), len(missing))
-        new_chosen = torch.cat(chosen_all).tolist()
-        new_rejected = torch.cat(rejected_all).tolist()
-        fresh = {keys[i]: (new_chosen[j], new_rejected[j]) for j, i in enumerate(missing)}
-        if trainer.accelerator.is_main_process:
-            cache.put_many(fresh)
-        known.update(fresh)
-    chosen_col = [known[key][0] for key in keys]
-    rejected_col = [known[key][1] for key in keys]
-    use = CacheUse(name, len(keys), len(keys) - len(missing), len(missing), time.perf_counter() - started)
-    if not hasattr(trainer, "cache_uses"):
-        trainer.cache_uses = []
-    trainer.cache_uses.append(use)
-    for column in ("ref_chosen_logps", "ref_rejected_logps"):
-        if column in dataset.column_names:
-            dataset = dataset.remove_columns(column)
-    return dataset.add_column("ref_chosen_logps", chosen_col).add_column("ref_rejected_logps", rejected_col)
+    keys = batch_keys(trainer.ref_digest, inputs)
+    known = trainer.ref_cache.get_many(keys)
+    use = trainer.cache_uses["training" if trainer.model.training else "evaluation"]
+    use.rows += len(keys)
+    device = inputs["input_ids"].device
+    if all(key in known for key in keys):
+        use.reused += len(keys)
+        chosen = torch.tensor([known[k][0] for k in keys], dtype=torch.float32, device=device)
+        rejected = torch.tensor([known[k][1] for k in keys], dtype=torch.float32, device=device)
+        return {"ref_chosen_logps": chosen, "ref_rejected_logps": rejected}
+    chosen, rejected = trainer.compute_ref_log_probs(trainer.ref_model or model, inputs)
+    fresh = {
+        key: (c, r)
+        for key, c, r in zip(keys, chosen.float().tolist(), rejected.float().tolist(), strict=True)
+        if key not in known
+    }
+    use.reused += len(keys) - len(fresh)
+    use.computed += len(fresh)
+    if fresh and trainer.accelerator.is_main_process:
+        trainer.ref_cache.put_many(fresh)
+    return {"ref_chosen_logps": chosen.detach(), "ref_rejected_logps": rejected.detach()}
