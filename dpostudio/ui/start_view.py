@@ -163,6 +163,7 @@ class StartView(QWidget):
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the buttons, not the scroll area
         outer.addWidget(scroll)
         body = QWidget()
         scroll.setWidget(body)
@@ -181,6 +182,10 @@ class StartView(QWidget):
         for step in describe_steps(self.state):
             layout.addWidget(self._make_row(step))
         layout.addStretch(1)
+        # the buttons share one width, so that they line up in a column on the right
+        width = max(row[3].sizeHint().width() for row in self._rows.values())
+        for row in self._rows.values():
+            row[3].setMinimumWidth(width)
         self.update_state()
 
     def _make_row(self, step: Step) -> QFrame:

@@ -200,7 +200,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         left_col.setContentsMargins(0, 0, 0, 0)
         left_col.addWidget(scroll_left, 1)
         left_col.addLayout(buttons)  # Compare / Stop stay visible however long the form is
-        left_host.setMinimumWidth(340)
+        left_host.setMinimumWidth(360)
 
         right = QWidget(self)
         rv = QVBoxLayout(right)
@@ -274,7 +274,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         splitter.addWidget(left_host)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([360, 900])
+        splitter.setSizes([380, 900])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 

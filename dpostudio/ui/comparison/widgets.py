@@ -27,7 +27,9 @@ class AnswerBox(QGroupBox):
     """One prompt: the two answers side by side, and the verdict underneath."""
 
     def __init__(self, index: int, prompt: str, parent: QWidget | None = None):
-        super().__init__(f"{index + 1}. {prompt if len(prompt) < 140 else prompt[:139] + '…'}", parent)
+        # a group box is as wide as its title: a long prompt is cut (in full in the tooltip) so that the box fits
+        # the pane at 1280 pixels without a sideways scroll
+        super().__init__(f"{index + 1}. {prompt if len(prompt) <= 90 else prompt[:89] + '…'}", parent)
         self.setToolTip(prompt)
         grid = QGridLayout(self)
         self.edits: dict[str, QPlainTextEdit] = {}
@@ -50,6 +52,7 @@ class AnswerBox(QGroupBox):
             self.edits[side], self.stats[side] = edit, stats
         self.verdict = QLabel("", self)
         self.verdict.setTextFormat(Qt.TextFormat.RichText)
+        self.verdict.setWordWrap(True)  # verdict, scores and the reasoning's gist wrap rather than widen the pane
         self.verdict.setObjectName(f"verdict_{index}")
         self.why_button = QToolButton(self)
         self.why_button.setText("Show reasoning")

@@ -105,6 +105,7 @@ class MetricsPane(QWidget):
         self.table.customContextMenuRequested.connect(self._context_menu)
         header = self.table.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setMaximumSectionSize(320)  # a long model path is elided rather than pushing the table sideways
         header.setStretchLastSection(False)
         self.table.itemSelectionChanged.connect(self._on_selection)
 
@@ -178,6 +179,11 @@ class MetricsPane(QWidget):
         splitter.setSizes([170, 600])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
+        # Tab reads the pane top to bottom: the buttons above the run list, the list, the chart controls
+        chain = [refresh, self.export_csv_button, self.export_png_button, self.table, self.smoothing]
+        chain += [self.x_axis, self.log_scale, self.findings_strip, self.charts]
+        for first, second in zip(chain, chain[1:]):
+            QWidget.setTabOrder(first, second)
         QTimer.singleShot(0, self.refresh_runs)
 
     # ---- run history ------------------------------------------------------------------------------

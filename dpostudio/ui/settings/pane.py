@@ -224,6 +224,7 @@ class SettingsPane(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the fields, not the scroll area
         outer.addWidget(scroll)
         body = QWidget()
         body.setMaximumWidth(900)

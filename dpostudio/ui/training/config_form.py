@@ -270,6 +270,8 @@ class ConfigFormMixin(_MixinBase):
             row.addLayout(column, 1)
         heights = [0, 0]
         self.group_boxes: dict[str, QGroupBox] = {}
+        self.form_columns: list[list[str]] = [[], []]  # the groups in each column, top to bottom (tab order)
+        self.form_fields: dict[str, list[str]] = {}  # each group's fields, top to bottom
         for group in order:
             box = QGroupBox(group.replace("&", "&&"), form)
             box.setObjectName(f"group_{group}")
@@ -289,6 +291,8 @@ class ConfigFormMixin(_MixinBase):
             columns[shorter].addWidget(box)
             heights[shorter] += len(groups[group]) + 2
             self.group_boxes[group] = box
+            self.form_columns[shorter].append(group)
+            self.form_fields[group] = [spec.name for spec in groups[group]]
         for column in columns:
             column.addStretch(1)
         self.form_scroll = QScrollArea(self)
@@ -296,6 +300,7 @@ class ConfigFormMixin(_MixinBase):
         self.form_scroll.setWidget(form)
         self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the fields, not the scroll area
         self.form_scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def values(self) -> dict[str, Any]:

@@ -133,27 +133,36 @@ class TrainingPane(PastRunsMixin, EstimatesMixin, ModelPickerMixin, ConfigFormMi
 
         side = QWidget(self)
         side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 6, 0)
+        side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(self.model_box)
         side_layout.addWidget(self.preset_box)
         side_layout.addWidget(self.memory_box)
         side_layout.addStretch(1)
-        side_layout.addWidget(self.action_box)
         side_scroll = QScrollArea(self)
         side_scroll.setWidgetResizable(True)
         side_scroll.setFrameShape(QFrame.Shape.NoFrame)
         side_scroll.setWidget(side)
         side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        side_scroll.setMinimumWidth(340)
+        side_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the fields, not the scroll area
+        # Train / Stop / Resume, the progress bar and the run's status stay in view however tall the window is
+        side_host = QWidget(self)
+        side_column = QVBoxLayout(side_host)
+        side_column.setContentsMargins(0, 0, 6, 0)
+        side_column.addWidget(side_scroll, 1)
+        side_column.addWidget(self.action_box)
+        side_host.setMinimumWidth(360)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(side_scroll)
+        splitter.addWidget(side_host)
         splitter.addWidget(self.form_scroll)
+        splitter.setChildrenCollapsible(False)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([360, 760])
+        splitter.setSizes([380, 760])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
+
+        self._set_tab_order()
 
         self.controller.event.connect(self._on_event)
         self.controller.finished.connect(self._on_finished)
@@ -166,6 +175,27 @@ class TrainingPane(PastRunsMixin, EstimatesMixin, ModelPickerMixin, ConfigFormMi
         QTimer.singleShot(0, self.refresh_model_list)
         QTimer.singleShot(0, self.update_estimates)
         QTimer.singleShot(0, self.refresh_resumable)
+
+    def _set_tab_order(self) -> None:
+        """Tab walks the pane as it reads: the left column (model, preset, Train / Stop / Resume), then the form's
+        groups column by column, each group top to bottom (Qt's default, creation order, zig-zags between the
+        form's two columns)."""
+        chain: list[QWidget] = [
+            self.model_source,
+            self.model_text,
+            self.model_browse,
+            self.model_import,
+            self.preset,
+            self.train_button,
+            self.stop_button,
+            self.resume_button,
+            self.train_again_button,
+        ]
+        for column in self.form_columns:
+            for group in column:
+                chain.extend(self.editors[name].widget for name in self.form_fields[group])
+        for first, second in zip(chain, chain[1:]):
+            QWidget.setTabOrder(first, second)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)

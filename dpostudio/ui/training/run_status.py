@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QLabel, QProgressBar
 
 from dpostudio.core.training.event_types import (
@@ -194,7 +196,7 @@ class RunStatus:
         elif self.stage is not None:
             bar.setRange(0, 1000)
             bar.setValue(int(1000 * self.stage[1]))
-            bar.setFormat(self.stage[0][:60])
+            bar.setFormat(self._fit(self.stage[0]))
         elif self.phase is not None:
             batches = int(self.phase.get("total") or 0)
             if self.phase.get("phase") == EVALUATING and batches:
@@ -203,11 +205,20 @@ class RunStatus:
                 bar.setFormat(f"eval %v/%m batches · step {self.phase.get('step')}/{self.max_steps or '?'}")
             else:
                 bar.setRange(0, 0)  # busy: no count to show
-                bar.setFormat(self._phase_words())
+                bar.setFormat(self._fit(self._phase_words()))
         elif self.max_steps > 0:
             bar.setRange(0, self.max_steps)
             bar.setValue(min(self.step, self.max_steps))
             bar.setFormat(f"step {self.step} / {self.max_steps} · ETA {format_eta(self.eta)}")
         if self.stopping and self.running:
-            bar.setFormat("stopping · " + bar.format())
+            bar.setFormat(self._fit("stopping · " + bar.format()))
         self.label.setText(self.text())
+
+    def _fit(self, text: str) -> str:
+        """``text`` shortened in the middle to the bar's width (the line below the bar has it in full), so that
+        a long phase such as "reference log-probs (train pairs new to the cache): 16 of 32" keeps its count and
+        never wraps inside the bar. A text with Qt's placeholders (%v, %m) is short and is left whole."""
+        if "%" in text:
+            return text
+        width = max(self.progress.width(), self.progress.minimumSizeHint().width()) - 16
+        return QFontMetrics(self.progress.font()).elidedText(text, Qt.TextElideMode.ElideMiddle, max(width, 60))
