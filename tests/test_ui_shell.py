@@ -137,3 +137,16 @@ def test_icon_and_mac_menu_roles():
         }
     finally:
         win.deleteLater()
+
+
+def test_the_pair_explorer_opens_from_tools_and_a_saved_version_becomes_the_data(window, qtbot, tmp_path):
+    window.actions_by_name["explorer"].trigger()
+    assert window.explorer_window.isVisible()
+    window.explorer_window.close()
+    version = tmp_path / "v1.jsonl"
+    version.write_text('{"prompt": "Hi?", "chosen": "Hello.", "rejected": "Go away."}\n', encoding="utf-8")
+    window.dataset_pane.set_data_config({**window.dataset_pane.data_config(), "first_n": 50})
+    window.train_on_version(str(version))
+    config = window.dataset_pane.data_config()
+    assert config["dataset"] == str(version) and config["first_n"] is None  # the version is already the subset
+    assert window.current_pane() == "Training"

@@ -274,6 +274,36 @@ class MainWindow(QMainWindow):
         self.export_dialog = dialog
 
     @Slot()
+    def open_explorer(self) -> None:
+        """The per-pair explorer on the run selected in Metrics (else the newest with an adapter)."""
+        from dpostudio.ui.explorer import open_explorer
+
+        selected = self.metrics_pane.selected_run_ids()
+        try:
+            self.explorer_window = open_explorer(self, selected[0] if selected else None)
+        except Exception as exc:
+            self.log_bus.report("error", f"the Pair Explorer could not be opened: {exc}")
+            return
+        self.explorer_window.message.connect(self.log_bus.report)
+        self.explorer_window.trainRequested.connect(self.train_on_version)
+
+    @Slot(str)
+    def train_on_version(self, path: str) -> None:
+        """Set the data to a saved dataset version (its source-specific settings reset) and show Training."""
+        from dpostudio.core.data.versions import config_for_version
+        from dpostudio.core.training.run_config import ConfigError, RunConfig
+
+        try:
+            values = config_for_version(RunConfig.from_dict(self.data_config()), path).to_dict()
+        except (ConfigError, ValueError) as exc:
+            self.log_bus.report("error", f"cannot train on {path}: {exc}")
+            return
+        data_fields = {f.name for f in RunConfig.field_specs() if f.metadata["group"] == "Data"}
+        self.set_data_config({k: v for k, v in values.items() if k in data_fields})
+        self.show_pane("Training")
+        self.log_bus.report("info", f"the data is now the dataset version {path}; press Train to train on it")
+
+    @Slot()
     def show_about(self) -> None:
         try:
             from importlib.metadata import version

@@ -111,6 +111,14 @@ def build_menus(window) -> None:
         QKeySequence(Qt.Modifier.CTRL | Qt.Key.Key_E),
         "Export a run's adapter or merged model, or push it to the Hugging Face Hub",
     )
+    window.actions_by_name["explorer"] = _action(
+        window,
+        tools_menu,
+        "Pair &Explorer…",
+        window.open_explorer,
+        QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_E),
+        "Score every pair of a run, find the ones the model disagrees with, and fix them in a new dataset version",
+    )
     window.actions_by_name["settings"] = _action(
         window, tools_menu, "&Settings", lambda: window.show_pane("Settings"), QKeySequence.StandardKey.Preferences
     )
