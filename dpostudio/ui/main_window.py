@@ -395,7 +395,7 @@ class MainWindow(QMainWindow):
 
     def ask_stop_and_quit(self) -> bool:
         """Quitting while a run trains: "Stop and Quit" (a checkpoint is saved) or "Keep Training" (default)."""
-        self.quit_question = StopAndQuitQuestion(self)
+        self.quit_question = StopAndQuitQuestion(self, step=self.training_pane.run_status.step)
         try:
             return self.quit_question.ask()
         finally:

@@ -52,8 +52,8 @@ def describe_steps(state: StartState) -> list[Step]:
         "Open Dataset",
         "Dataset",
     )
-    data.done = bool(state.data_text)
-    if data.done:
+    data.done = bool(state.data_text) or bool(state.runs)  # a run has trained on data: this step was taken
+    if state.data_text:
         data.status = f"Loaded: {state.data_text}."
     elif state.data_source:
         name = "the built-in demo pairs" if state.data_source == "builtin:demo" else state.data_source

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QWidget
 
 from dpostudio.ui.tasks import describe_error
@@ -59,8 +59,13 @@ class RunPickerMixin(_MixinBase):
             if run.final_adapter() is None and not run.checkpoint_steps():
                 continue  # nothing to compare yet
             info = run.info()
-            label = f"{info.get('name') or run.id} · {run.status(info)} · {info.get('model', '')}"
+            model = str(info.get("model", ""))
+            model = model.split(":", 1)[-1] if model.startswith("embedded:") else Path(model).name or model
+            label = f"{run.display_name} · {run.status(info)} · {model}"  # the full id and model in the tooltip
             self.run_combo.addItem(label, str(run.path))
+            self.run_combo.setItemData(
+                self.run_combo.count() - 1, f"{run.id}\n{info.get('model', '')}", Qt.ItemDataRole.ToolTipRole
+            )
         if current:
             i = self.run_combo.findData(current)
             if i >= 0:
