@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dpostudio.cli import compare, data, export, pairs, plugins, train
+from dpostudio.cli import compare, data, export, pairs, plugins, sweep, train
 from dpostudio.core.errors import UserError
 from dpostudio.core.training.run_config import ConfigError
 
-COMMAND_GROUPS = (train, data, plugins, export, compare, pairs)
+COMMAND_GROUPS = (train, data, plugins, export, compare, pairs, sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,8 @@ Every event has a ``type``:
               ``core.diagnostics``: kind, step where the pattern began, title, evidence, meaning, advice, severity,
               last_step, numbers). Each kind is raised once per run; a later event with the same kind updates it.
   finished    step, adapter_dir, message
-  cancelled   step, checkpoint, message  (resume with the run id)
+  cancelled   step, checkpoint, message  (resume with the run id), reason (optional: "pruned" when a sweep's
+              pruner stopped the run after an evaluation; run.json then has ``stop_reason`` "pruned")
   failed      step, message (in words), checkpoint, detail (exception type and text; optional)
 
 The three end events share their names with the run states they leave in ``run.json``.
@@ -59,6 +60,7 @@ UNKNOWN: Final = "unknown"  # run.json is missing or unreadable
 END_STATES: Final = (FINISHED, CANCELLED, FAILED)  # also the kinds of the final event
 RESUMABLE_STATES: Final = (CANCELLED, FAILED, INTERRUPTED)  # resumable when a complete checkpoint exists
 STATES: Final = (CREATED, RUNNING, INTERRUPTED, FINISHED, CANCELLED, FAILED, UNKNOWN)
+PRUNED: Final = "pruned"  # why a cancelled run stopped: a sweep's pruner (run.json ``stop_reason``, event ``reason``)
 
 # ---- TRL's metric names (DPOTrainer logs; evaluation adds the ``eval_`` prefix) ----------------------
 LOSS: Final = "loss"
@@ -213,11 +215,15 @@ class FinishedEvent(TypedDict):
     message: str
 
 
-class CancelledEvent(TypedDict):
+class _CancelledEventBase(TypedDict):
     type: Literal["cancelled"]
     step: int
     checkpoint: str | None
     message: str
+
+
+class CancelledEvent(_CancelledEventBase, total=False):
+    reason: Literal["pruned"]  # a sweep's pruner stopped the run (absent for a stop asked for by a person)
 
 
 class _FailedEventBase(TypedDict):
