@@ -30,11 +30,12 @@ from dpostudio.ui.metrics.pane import MetricsPane
 from dpostudio.ui.quit_question import StopAndQuitQuestion
 from dpostudio.ui.settings.pane import SettingsPane
 from dpostudio.ui.start_view import StartView, count_comparisons
+from dpostudio.ui.sweeps import SweepsPane
 from dpostudio.ui.tasks import run_task
 from dpostudio.ui.training.pane import TrainingPane
 from dpostudio.ui.window_menus import build_menus
 
-PANES = ("Start", "Dataset", "Training", "Metrics", "Comparison", "Settings")
+PANES = ("Start", "Dataset", "Training", "Metrics", "Comparison", "Sweeps", "Settings")
 MEMORY_REFRESH_MS = 2000
 
 
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
         self.training_pane = TrainingPane(self)
         self.metrics_pane = MetricsPane(self)
         self.comparison_pane = ComparisonPane(self)
+        self.sweeps_pane = SweepsPane(self)
         self.settings_pane = SettingsPane(self)
         for name, pane in zip(
             PANES,
@@ -83,6 +85,7 @@ class MainWindow(QMainWindow):
                 self.training_pane,
                 self.metrics_pane,
                 self.comparison_pane,
+                self.sweeps_pane,
                 self.settings_pane,
             ),
         ):
@@ -108,6 +111,11 @@ class MainWindow(QMainWindow):
         self.dataset_pane.dataConfigChanged.connect(self.training_pane.refresh_data_summary)
         self._wire_start_view()
         self.settings_pane.restartRequested.connect(self.restart_app)
+        self.sweeps_pane.overlayRequested.connect(self._overlay_runs)
+        self.sweeps_pane.set_base_provider(lambda: self.training_pane.build_config().to_dict())
+        self.tabs.currentChanged.connect(
+            lambda i: self.sweeps_pane.refresh() if self.tabs.widget(i) is self.sweeps_pane else None
+        )
 
         self.actions_by_name: dict[str, QAction] = {}
         build_menus(self)
@@ -273,6 +281,13 @@ class MainWindow(QMainWindow):
         dialog.open()
         self.export_dialog = dialog
 
+    @Slot(list)
+    def _overlay_runs(self, run_ids: list) -> None:
+        """A sweep's top runs, overlaid in the Metrics pane."""
+        self.metrics_pane.refresh_runs()
+        self.metrics_pane.select_runs([str(r) for r in run_ids if r])
+        self.show_pane("Metrics")
+
     @Slot()
     def open_explorer(self) -> None:
         """The per-pair explorer on the run selected in Metrics (else the newest with an adapter)."""
@@ -417,6 +432,8 @@ class MainWindow(QMainWindow):
                 )
             event.ignore()
             return
+        if self.sweeps_pane.is_running():  # the running trial stops at its next step; Resume runs it again
+            self.sweeps_pane.shutdown()
         if self.comparison_pane.is_running():
             # every finished item is already saved; stop the rest and let its process end
             self.comparison_pane.stop()
