@@ -37,8 +37,9 @@ from dpostudio.core.data.versions import PairKey
 from dpostudio.ui.explorer.detail import PairDetail
 from dpostudio.ui.explorer.model import COLUMN, KEY_ROLE, VIEW_SORT, VIEWS, PairFilterProxy, PairTableModel
 from dpostudio.ui.explorer.runs import RunPickerMixin
+from dpostudio.ui.explorer.saving import VersionSavingMixin
 from dpostudio.ui.explorer.worker import PROGRESS, STAGE, ScoreWorker
-from dpostudio.ui.tasks import Task, keep_until_finished, run_task
+from dpostudio.ui.tasks import Task, keep_until_finished
 
 if TYPE_CHECKING:
     from dpostudio.core.data.versions import DatasetVersion
@@ -51,7 +52,7 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-class ExplorerView(RunPickerMixin, QWidget):
+class ExplorerView(VersionSavingMixin, RunPickerMixin, QWidget):
     """Score a run's pairs, explore them, and save edits as a new dataset version."""
 
     trainRequested = Signal(str)  # noqa: N815 - Qt naming: the path of a saved dataset version to train on
@@ -443,69 +444,6 @@ class ExplorerView(RunPickerMixin, QWidget):
         self.save_button.setEnabled(self._scores is not None and self._save_task is None)
         self.train_button.setEnabled(self._last_version is not None)
         self._on_selection()
-
-    # ---- saving -----------------------------------------------------------------------------------------
-    def save_version(self, description: str | None = None) -> bool:
-        """Write the pending edits as a new dataset version next to the scored run (in the background process).
-        ``description`` is asked for when None. False (with the reason shown) when nothing can be saved."""
-        from pathlib import Path
-
-        from dpostudio.core.data.versions import create_version
-        from dpostudio.core.training.runs import Run
-
-        if self._scores is None or self._scored_path is None:
-            self._set_status("Score a run's pairs first: a version is made from a scored run.", error=True)
-            return False
-        edits = self.model.edits()
-        if not edits:
-            self._set_status("Nothing to save yet: swap, drop or mark at least one pair first.", error=True)
-            return False
-        if description is None:
-            text, ok = QInputDialog.getText(self, "Save as new dataset version", "Describe this version (optional):")
-            if not ok:
-                return False
-            description = text
-        self._set_status("Saving the new dataset version…")
-        self.save_button.setEnabled(False)
-        self._save_task = run_task(
-            self,
-            create_version,
-            Run(Path(self._scored_path)),
-            edits,
-            description=description,
-            on_result=self._on_saved,
-            on_error=self._on_save_failed,
-            in_child=True,
-        )
-        return True
-
-    @Slot(object)
-    def _on_saved(self, version: DatasetVersion) -> None:
-        self._save_task = None
-        self._last_version = version
-        self.saved_label.setText(
-            f"Saved {escape(version.summary())}. The source dataset is unchanged. "
-            "Press <b>Train on it</b> to start a run on this version."
-        )
-        self._set_status(f"Saved dataset version {version.number}: {version.path}")
-        self.message.emit("info", f"Saved {version.summary()}")
-        self._on_edits_changed()
-        self.versionSaved.emit(version)
-
-    @Slot(str, str)
-    def _on_save_failed(self, text: str, _trace: str = "") -> None:
-        self._save_task = None
-        self._set_status(f"Could not save the dataset version: {text}", error=True)
-        self.message.emit("error", f"Could not save the dataset version: {text}")
-        self._on_edits_changed()
-
-    @Slot()
-    def _on_train(self) -> None:
-        if self._last_version is not None:
-            self.trainRequested.emit(str(self._last_version.path))
-
-    def last_version(self) -> DatasetVersion | None:
-        return self._last_version
 
     # ---- words ------------------------------------------------------------------------------------------
     def _set_status(self, text: str, error: bool = False) -> None:
