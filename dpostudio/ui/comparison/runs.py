@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QWidget
 
+from dpostudio.ui.run_choices import fill_adapters, fill_runs_with_adapter
 from dpostudio.ui.tasks import describe_error
 
 if TYPE_CHECKING:
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
     _MixinBase = QWidget  # only ever mixed into a QWidget (``ComparisonPane``)
 else:
     _MixinBase = object
+
+
+def _run_label(run: Run, info: dict) -> tuple[str, str]:
+    """A run briefly (name, status, model's short name); the full id and model path in the tooltip."""
+    model = str(info.get("model", ""))
+    model = model.split(":", 1)[-1] if model.startswith("embedded:") else Path(model).name or model
+    return f"{run.display_name} · {run.status(info)} · {model}", f"{run.id}\n{info.get('model', '')}"
 
 
 class RunPickerMixin(_MixinBase):
@@ -45,32 +53,7 @@ class RunPickerMixin(_MixinBase):
 
     @Slot()
     def refresh_runs(self) -> None:
-        from dpostudio.core.training.runs import list_runs
-
-        current = self.run_combo.currentData()
-        self.run_combo.blockSignals(True)
-        self.run_combo.clear()
-        try:
-            runs = list_runs()
-        except Exception as exc:
-            runs = []
-            self.message.emit("warning", f"Could not list the runs: {describe_error(exc)}")
-        for run in runs:
-            if run.final_adapter() is None and not run.checkpoint_steps():
-                continue  # nothing to compare yet
-            info = run.info()
-            model = str(info.get("model", ""))
-            model = model.split(":", 1)[-1] if model.startswith("embedded:") else Path(model).name or model
-            label = f"{run.display_name} · {run.status(info)} · {model}"  # the full id and model in the tooltip
-            self.run_combo.addItem(label, str(run.path))
-            self.run_combo.setItemData(
-                self.run_combo.count() - 1, f"{run.id}\n{info.get('model', '')}", Qt.ItemDataRole.ToolTipRole
-            )
-        if current:
-            i = self.run_combo.findData(current)
-            if i >= 0:
-                self.run_combo.setCurrentIndex(i)
-        self.run_combo.blockSignals(False)
+        fill_runs_with_adapter(self.run_combo, _run_label, lambda text: self.message.emit("warning", text))
         self._on_run_changed()
         self._show_idle_summary()
 
@@ -134,16 +117,12 @@ class RunPickerMixin(_MixinBase):
 
     @Slot()
     def _on_run_changed(self, *_args) -> None:
-        self.checkpoint_combo.clear()
         run = self._run()
+        fill_adapters(self.checkpoint_combo, run, final=None)
         if run is None:
             self.past_combo.clear()
             self.open_button.setEnabled(False)
             return
-        if run.final_adapter() is not None:
-            self.checkpoint_combo.addItem("final adapter", None)
-        for step in reversed(run.checkpoint_steps()):
-            self.checkpoint_combo.addItem(f"checkpoint {step}", step)
         self.refresh_past()
         if self.prompt_source.currentData() == "eval":
             self._load_prompt_source()

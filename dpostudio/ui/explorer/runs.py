@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QComboBox, QWidget
 
+from dpostudio.ui.run_choices import fill_adapters, fill_runs_with_adapter
 from dpostudio.ui.tasks import describe_error
 
 if TYPE_CHECKING:
@@ -36,27 +37,11 @@ class RunPickerMixin(_MixinBase):
     @Slot()
     def refresh_runs(self) -> None:
         """List the runs that have an adapter (final or at a checkpoint), keeping the current one."""
-        from dpostudio.core.training.runs import list_runs
-
-        current = self.run_combo.currentData()
-        self.run_combo.blockSignals(True)
-        self.run_combo.clear()
-        try:
-            runs = list_runs()
-        except Exception as exc:
-            runs = []
-            self.message.emit("warning", f"Could not list the runs: {describe_error(exc)}")
-        for run in runs:
-            if run.final_adapter() is None and not run.checkpoint_steps():
-                continue
-            info = run.info()
-            self.run_combo.addItem(f"{run.display_name} · {run.status(info)}", str(run.path))
-            self.run_combo.setItemData(self.run_combo.count() - 1, run.id, Qt.ItemDataRole.ToolTipRole)
-        if current:
-            i = self.run_combo.findData(current)
-            if i >= 0:
-                self.run_combo.setCurrentIndex(i)
-        self.run_combo.blockSignals(False)
+        fill_runs_with_adapter(
+            self.run_combo,
+            lambda run, info: (f"{run.display_name} · {run.status(info)}", run.id),
+            lambda text: self.message.emit("warning", text),
+        )
         self._on_run_changed()
         if self.run_combo.count() == 0:
             self._set_status("No run with an adapter yet: train one first (or wait for its first checkpoint).")
@@ -96,11 +81,4 @@ class RunPickerMixin(_MixinBase):
 
     @Slot()
     def _on_run_changed(self, *_args) -> None:
-        self.checkpoint_combo.clear()
-        run = self._run()
-        if run is None:
-            return
-        if run.final_adapter() is not None:
-            self.checkpoint_combo.addItem("final adapter", FINAL)
-        for step in reversed(run.checkpoint_steps()):
-            self.checkpoint_combo.addItem(f"checkpoint {step}", step)
+        fill_adapters(self.checkpoint_combo, self._run(), final=FINAL)
