@@ -14,11 +14,10 @@ A progress bar follows the prompts; the summary table is printed at the end; eve
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from typing import Any
 
+from dpostudio.cli.interrupt import stop_on_ctrl_c
 from dpostudio.core.training.event_types import CANCELLED, END_STATES, FINISHED
 
 
@@ -181,7 +180,7 @@ def _fmt(value) -> str:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from dpostudio.core.compare import store as comparison_store
-    from dpostudio.core.compare.comparison import ComparisonError, GenerationSettings, compare
+    from dpostudio.core.compare.comparison import ComparisonError, GenerationSettings
     from dpostudio.core.compare.prompt_sets import PromptSetError
     from dpostudio.core.training.runs import RunError, get_run
 
@@ -207,16 +206,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         user_error = isinstance(exc, (RunError, PromptSetError, ComparisonError))
         return 2 if isinstance(exc, ValueError) and not user_error else 1
 
-    cancel = threading.Event()
+    with stop_on_ctrl_c("stopping after the current step…") as cancel:
+        return _compare(args, run, prompts, options, settings, cancel)
 
-    def on_sigint(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nstopping after the current step (Ctrl-C again to quit at once)…", file=sys.stderr)
 
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if on_main_thread else None
+def _compare(args, run, prompts, options, settings, cancel) -> int:
+    from dpostudio.core.compare.comparison import ComparisonError, compare
+
     try:
         result = compare(
             run,
@@ -235,9 +231,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished prompts are saved", file=sys.stderr)
         return 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
     if result.items:
         print(summary_table(result))
     print(

@@ -13,11 +13,10 @@ Ctrl-C stops after the current batch and shows the pairs scored so far.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from typing import Any
 
+from dpostudio.cli.interrupt import stop_on_ctrl_c
 from dpostudio.cli.train import printable
 
 PROMPT_WIDTH = 44
@@ -126,35 +125,24 @@ def cmd_pairs(args: argparse.Namespace) -> int:
         print("error: --show must be at least 1", file=sys.stderr)
         return 2
     _quiet_libraries()
-    cancel = threading.Event()
-
-    def on_sigint(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nstopping after the current batch (Ctrl-C again to quit at once)…", file=sys.stderr)
-
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if on_main_thread else None
     progress = PairsProgress(args.quiet)
     try:
-        scores = score_pairs(
-            args.run,
-            split=args.split,
-            checkpoint=args.checkpoint,
-            batch_size=args.batch_size,
-            limit=args.limit,
-            on_progress=progress,
-            cancel=cancel,
-            on_stage=progress.stage,
-        )
+        with stop_on_ctrl_c("stopping after the current batch…") as cancel:
+            scores = score_pairs(
+                args.run,
+                split=args.split,
+                checkpoint=args.checkpoint,
+                batch_size=args.batch_size,
+                limit=args.limit,
+                on_progress=progress,
+                cancel=cancel,
+                on_stage=progress.stage,
+            )
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         progress.close()
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
     ordered = sort_scores(scores, args.sort)
     out = sys.stdout
     print(

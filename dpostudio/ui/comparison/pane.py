@@ -11,7 +11,8 @@ export to CSV.
 
 The pieces live in ``worker`` (the worker), ``widgets`` (the answer box), ``results`` (results table, summary,
 export), ``runs`` (run, checkpoint, past comparisons), ``judges`` (judge options) and ``prompts`` (prompt
-sources); the last four are mixed into ``ComparisonPane``.
+sources); the last four are mixed into ``ComparisonPane``. ``human_judgements`` adds, under each answer pair,
+the person's own verdict (base better, tuned better, tie, or a better answer written), saved as preference pairs.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from dpostudio.core.training.event_types import CANCELLED, END_STATES, FAILED, FINISHED
+from dpostudio.ui.comparison.human_judgements import HumanJudgementMixin
 from dpostudio.ui.comparison.judges import JudgeOptionsMixin, OptionWidget
 from dpostudio.ui.comparison.prompts import PROMPT_SOURCES, PromptSourceMixin
 from dpostudio.ui.comparison.results import ComparisonResultsMixin
@@ -71,11 +73,14 @@ __all__ = [
 ]
 
 
-class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, PromptSourceMixin, QWidget):
+class ComparisonPane(
+    HumanJudgementMixin, ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, PromptSourceMixin, QWidget
+):
     """Base vs tuned side by side, judged; see the module docstring."""
 
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
     comparisonFinished = Signal(object)  # the ComparisonResult (or None when it could not start)
+    datasetRequested = Signal(str)  # "Open in Dataset pane": the pairs file made from the person's judgements
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -238,6 +243,7 @@ class ComparisonPane(ComparisonResultsMixin, RunPickerMixin, JudgeOptionsMixin, 
         status.addWidget(self.progress, 1)
         status.addWidget(self.status_label, 2)
         rv.addLayout(status)
+        rv.addWidget(self._build_judgement_row(right))
 
         self.tabs = QTabWidget(right)
         answers_host = QWidget()

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from dpostudio.core.data import tokenizer_cache
 from dpostudio.core.data.formats import FORMATS
 from dpostudio.core.training.run_config import DEFAULT_MODEL, RunConfig
+from dpostudio.ui.comparison.judgements_source import MyJudgementsSource
 from dpostudio.ui.comparison.widgets import no_wheel_without_focus
 from dpostudio.ui.dataset.config_form import (
     _BUILTIN_SOURCES,
@@ -153,6 +154,13 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         config["max_length"] = self._max_length
         self._start_inspect(config)
 
+    def use_judgements(self, path: str) -> None:
+        """Make a judgement set's pairs file (JSONL) the data, as a local file with mapping, filters and first-N
+        reset, and load it."""
+        reset = {f"column_{role}": None for role in ("prompt", "chosen", "rejected", "system")}
+        self.set_data_config({**reset, "dataset": path, "data_format": "auto", "data_filters": [], "first_n": None})
+        self.load()
+
     def load_tokenizer(self) -> None:
         """Load the tokenizer of the model named in the preview box (background task)."""
         spec = self.model_edit.text().strip() or DEFAULT_MODEL
@@ -206,6 +214,9 @@ class DatasetPane(DatasetSourceBoxMixin, DataConfigFormMixin, PairViewsMixin, Da
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 6, 0)
         left_layout.addWidget(self._build_source_group())
+        self.my_judgements = MyJudgementsSource()  # pairs from the person's verdicts in the Comparison pane
+        self.my_judgements.useRequested.connect(self.use_judgements)
+        left_layout.addWidget(self.my_judgements)
         left_layout.addWidget(self._build_format_group())
         left_layout.addWidget(self._build_filter_group())
         left_layout.addWidget(self._build_split_group())
