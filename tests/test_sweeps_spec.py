@@ -210,8 +210,10 @@ def test_top_sorts_by_either_objective(dpostudio_home):
 
 
 def test_the_sweep_modules_stay_free_of_qt_and_the_plugin_host():
-    code = ("import sys, dpostudio.core.sweeps, dpostudio.core.sweeps.runner, dpostudio.core.sweeps.report; "
-            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'dpostudio.plugins', 'dpostudio.ui', 'torch'))]; "
+    code = ("import sys, dpostudio.core.sweeps, dpostudio.core.sweeps.runner, dpostudio.core.sweeps.report, "
+            "dpostudio.core.sweeps.views; "
+            "bad = [m for m in sys.modules "
+            "if m.startswith(('PySide6', 'pyqtgraph', 'dpostudio.plugins', 'dpostudio.ui', 'torch'))]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
     assert result.returncode == 0, result.stdout + result.stderr

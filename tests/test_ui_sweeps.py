@@ -1,15 +1,17 @@
 """Sweeps pane (pytest-qt, offscreen): the form builds a sweep from the published preset and says what is wrong
 with a dimension next to it; a sweep's trials (added through Optuna, no training) fill the top table, which ranks
 by either objective, exports CSV and shows parameter importance; Start/Stop follow the sweep's child process (a
-stand-in child, no model)."""
+stand-in child, no model); the slice and contour views draw every finished trial where it belongs."""
 
 from __future__ import annotations
 
 import csv
+import math
 import os
 import time
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor
 
 from dpostudio.ui.sweeps import worker as sweeps_worker
 from dpostudio.ui.sweeps.pane import SweepsPane
@@ -162,7 +164,7 @@ def test_the_top_table_ranks_by_either_objective_exports_csv_and_shows_importanc
         pane.live_label.setText("demo: Trial 7 running (learning_rate=0.000231, per_device_batch_size=4, beta=0.1)")
         pane.show()
         qtbot.wait(200)
-        pane.grab().save(os.path.join(shot, "sweeps.png"))
+        pane.grab().save(os.path.join(shot, "sweeps-synthetic.png"))  # sweeps.png shows a real sweep
 
 
 def test_importance_waits_for_two_finished_trials(qtbot):
@@ -204,3 +206,59 @@ def test_start_and_stop_follow_the_sweep_process(qtbot, monkeypatch):
     assert finished.args[0]["message"] == "1 trial ran in live; stopped"
     assert pane.start_button.isEnabled() and pane.resume_button.isEnabled() and not pane.stop_button.isEnabled()
     assert "stopped" in pane.live_label.text()
+
+
+def drawn_colour(graphics, plot, x: float, y: float) -> QColor:
+    """The colour on screen at data point (x, y) of ``plot`` (in the plot's own, possibly log10, scale)."""
+    scene = plot.vb.mapViewToScene(QPointF(x, y))
+    pixel = graphics.mapFromScene(scene)
+    image = graphics.grab().toImage()
+    ratio = image.devicePixelRatio()
+    return image.pixelColor(round(pixel.x() * ratio), round(pixel.y() * ratio))
+
+
+def test_the_slice_and_contour_views_draw_every_finished_trial(qtbot):
+    synthetic_sweep("demo")  # six finished trials over the published space, and one pruned (not drawn)
+    pane = shown_pane(qtbot, "demo")
+    pane.resize(1400, 950)
+    pane.show()
+    qtbot.waitExposed(pane)
+    slice_view = pane.slice_view
+    assert list(slice_view.plots) == [
+        "learning_rate",
+        "per_device_batch_size",
+        "gradient_accumulation_steps",
+        "max_steps",
+        "beta",
+    ]
+    lrs = [1e-5 * (i + 1) for i in range(6)]
+    x, y = slice_view.scatters["learning_rate"].getData()
+    assert list(y) == LOSSES
+    assert list(x) == [math.log10(v) for v in lrs]  # a log-uniform field is drawn on a log axis
+    assert slice_view.plots["learning_rate"].getAxis("bottom").logMode
+    beta_x, _ = slice_view.scatters["beta"].getData()
+    assert list(beta_x) == [[0.01, 0.1, 0.2, 0.5][i % 4] for i in range(6)]
+    assert not slice_view.plots["beta"].getAxis("bottom").logMode
+    qtbot.wait(100)
+    for i in (2, 5):  # the points are on screen, in their colour (lr 1e-5 would sit on a grid line)
+        colour = drawn_colour(slice_view.graphics, slice_view.plots["learning_rate"], math.log10(lrs[i]), LOSSES[i])
+        # the points' blue (#4a7bd0, blended a little by antialiasing and the grid), not the white background
+        assert colour.blue() - colour.red() > 80 and colour.blue() > 150, (i, colour.name())
+
+    contour = pane.contour_view
+    pane.view_tabs.setCurrentWidget(contour)
+    contour.choose("learning_rate", "beta")
+    qtbot.wait(100)
+    spots = contour.scatter.points()
+    assert len(spots) == 6 and contour.view is not None and contour.view.trials == [0, 1, 2, 3, 4, 5]
+    assert [s.pos().x() for s in spots] == [math.log10(v) for v in lrs]
+    assert [s.pos().y() for s in spots] == [[0.01, 0.1, 0.2, 0.5][i % 4] for i in range(6)]
+    colours = [c.name() for c in contour.point_colours()]
+    assert colours[3] == "#fde725" and colours[4] == "#440154"  # viridis: the lowest loss bright, the highest dark
+    assert len(set(colours)) == 6
+    assert contour.image.image is not None and contour.image.image.shape == (48, 48)
+    best = drawn_colour(contour.graphics, contour.plot, spots[3].pos().x(), spots[3].pos().y())
+    assert best.red() > 180 and best.green() > 180 and best.blue() < 120, best.name()  # viridis' bright end
+    assert "interpolated" in contour.note.text()
+    contour.choose("beta", "beta")
+    assert "two different fields" in contour.note.text() and len(contour.scatter.points()) == 0

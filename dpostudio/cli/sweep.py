@@ -140,8 +140,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from dpostudio.core.sweeps.store import open_sweep
 
-    sweep = open_sweep(args.name, args.study)
-    print(f"worker for {sweep.spec.describe()}")
+    sweep = open_sweep(args.name, args.study, worker=True)
+    print(f"worker for {sweep.spec.describe()}", flush=True)
     return _run(sweep)
 
 

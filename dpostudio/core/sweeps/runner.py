@@ -33,8 +33,11 @@ from dpostudio.core.sweeps.store import (
     STOPPED,
     Sweep,
     budget_left,
+    outcome_of,
     owner_attrs,
     recover,
+    retry,
+    retry_note,
 )
 from dpostudio.core.training.event_types import (
     CANCELLED,
@@ -83,6 +86,9 @@ def run_sweep(
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done.append(trial.number)
+        if outcome_of(trial) == STOPPED:  # this process ended it, so this process queues it again, once
+            for note in retry_note(trial.number, STOPPED, retry(study, trial)):
+                listener({"type": "note", "message": note})
         for note in recover(sweep):  # a worker elsewhere may have died (its heartbeat stopped)
             listener({"type": "note", "message": note})
         trials, seconds = budget_left(sweep)

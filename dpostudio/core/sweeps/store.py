@@ -7,13 +7,20 @@ The spec is kept in the study (user attribute ``dpostudio_spec``), so opening th
 Trial bookkeeping (user attributes of each trial): ``host``, ``pid`` and ``started_at`` of the process running it,
 ``run_id`` of its run folder, the last ``eval_loss`` and ``eval_accuracy``, and at its end ``outcome`` (finished,
 pruned, failed, stopped) and ``message``. ``recover`` marks a trial left RUNNING by a dead process FAIL with outcome
-``interrupted`` and queues its values again (once per trial, Optuna's ``failed_trial``/``retry_history`` system
-attributes tie the retry to it). The budget counts trials that finished: complete, pruned, or failed in words; an
-interrupted or stopped trial is not counted, its retry is.
+``interrupted`` and queues its values again (at most once per trial, Optuna's ``failed_trial``/``retry_history``
+system attributes tie the retry to it). The budget counts trials that finished: complete, pruned, or failed in
+words; an interrupted or stopped trial is not counted, its retry is.
+
+Several workers may notice the same dead trial at once, so only the process whose RUNNING -> FAIL write succeeds
+queues the retry (the database row lock decides: ``set_trial_state_values`` reads the row ``FOR UPDATE``); a trial
+failed by Optuna's heartbeat check is queued again by its stale-trial callback, which Optuna calls only in the
+process that failed it; a trial stopped by a person is queued again by the process that ran it, right after it
+ends. On SQLite (one machine) a resume also queues any interrupted or stopped trial not yet retried.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import warnings
@@ -61,6 +68,30 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+# SQLAlchemy picks one driver per database when a URL names none (PostgreSQL: psycopg 3, MySQL: mysqlclient);
+# a bare URL is given whichever of these is installed, in this order
+DRIVERS = {
+    "postgresql": (("psycopg", "psycopg"), ("psycopg2", "psycopg2")),
+    "mysql": (("MySQLdb", "mysqldb"), ("pymysql", "pymysql")),
+}
+INSTALL = {"postgresql": 'pip install "psycopg[binary]" (or psycopg2-binary)', "mysql": "pip install PyMySQL"}
+
+
+def driver_url(url: str) -> str:
+    """``url`` naming an installed database driver (``postgresql://`` -> ``postgresql+psycopg2://`` where only
+    psycopg2 is there; ``postgres://`` is read as ``postgresql://``); a URL that names its driver is kept."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or "+" in scheme:
+        return url
+    scheme = "postgresql" if scheme == "postgres" else scheme
+    for module, name in DRIVERS.get(scheme, ()):
+        if importlib.util.find_spec(module) is not None:
+            return f"{scheme}+{name}://{rest}"
+    return f"{scheme}://{rest}"
+
+
 def make_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage for ``url``; off SQLite it keeps a heartbeat so a dead worker's trial is noticed."""
     import optuna
@@ -69,9 +100,17 @@ def make_storage(url: str) -> optuna.storages.RDBStorage:
     try:
         if url.startswith("sqlite"):
             return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
-    except ImportError as exc:
-        raise SweepError(f"cannot reach {safe_url(url)}: its database driver is not installed ({exc})") from None
+        return optuna.storages.RDBStorage(
+            driver_url(url),
+            engine_kwargs={"pool_pre_ping": True},
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=_retry_stale,
+        )
+    except ImportError:
+        scheme = driver_url(url).partition("://")[0].partition("+")[0]
+        how = f"; install one with: {INSTALL[scheme]}" if scheme in INSTALL else ""
+        raise SweepError(f"cannot reach {safe_url(url)}: no database driver for it is installed{how}") from None
     except Exception as exc:  # sqlalchemy's OperationalError and friends: a server that is not there
         raise SweepError(f"cannot open the sweep storage {safe_url(url)}: {_first_line(exc)}") from None
 
@@ -79,9 +118,9 @@ def make_storage(url: str) -> optuna.storages.RDBStorage:
 def safe_url(url: str) -> str:
     """The URL without its password."""
     head, at, tail = url.rpartition("@")
-    if not at:
+    scheme, sep, auth = head.partition("://")
+    if not at or not sep or ":" not in auth:
         return url
-    scheme, _, auth = head.partition("://")
     return f"{scheme}://{auth.split(':', 1)[0]}:***@{tail}"
 
 
@@ -137,8 +176,11 @@ def create_sweep(spec: SweepSpec, url: str | None = None) -> Sweep:
     return Sweep(spec, study, url)
 
 
-def open_sweep(name: str | None = None, url: str | None = None) -> Sweep:
-    """Open a sweep by name (in the data dir) or the one study at ``url`` (``name`` picks one of several)."""
+def open_sweep(name: str | None = None, url: str | None = None, *, worker: bool = False) -> Sweep:
+    """Open a sweep by name (in the data dir) or the one study at ``url`` (``name`` picks one of several).
+
+    ``worker``: one of several processes sharing the sweep; its sampler's seed also takes the process id, so
+    workers started together do not all propose the same values."""
     import optuna
 
     if url is None:
@@ -166,7 +208,7 @@ def open_sweep(name: str | None = None, url: str | None = None) -> Sweep:
     if not isinstance(data, dict):
         raise SweepError(f"study {name!r} in {safe_url(url)} was not made by DPO Studio (it has no sweep spec)")
     spec = SweepSpec.from_dict(data)
-    study.sampler = spec.make_sampler(offset=len(study.trials))
+    study.sampler = spec.make_sampler(offset=len(study.trials) + (os.getpid() if worker else 0))
     study.pruner = spec.make_pruner()
     return Sweep(spec, study, url)
 
@@ -241,8 +283,9 @@ def _owner_gone(trial: FrozenTrial) -> bool:
 
 def recover(sweep: Sweep) -> list[str]:
     """Account for trials whose process died: a RUNNING trial whose process on this computer has ended becomes
-    FAIL (outcome interrupted), and every interrupted or stopped trial not yet retried is queued again with the
-    same values (at most ``MAX_ATTEMPTS`` tries of the same values). Returns what it did, in words."""
+    FAIL (outcome interrupted) and its values are queued again (at most ``MAX_ATTEMPTS`` tries of the same values),
+    by whichever process wins that change. On SQLite, any interrupted or stopped trial not yet retried is queued
+    again too. Returns what it did, in words."""
     import optuna
     from optuna.trial import TrialState
 
@@ -251,36 +294,54 @@ def recover(sweep: Sweep) -> list[str]:
     for trial in sweep.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not _owner_gone(trial):
             continue
+        message = f"its process ({trial.user_attrs.get(PID)}) ended while it ran"
         try:
-            message = f"its process ({trial.user_attrs.get(PID)}) ended while it ran"
             storage.set_trial_user_attr(trial._trial_id, MESSAGE, message)
-            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-            notes.append(f"trial {trial.number}: {message}; marked interrupted")
+            won = storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another process got there first
-    trials = sweep.study.get_trials(deepcopy=False)
-    retried = retries(trials)
-    for trial in trials:
-        if outcome_of(trial) not in (INTERRUPTED, STOPPED) or trial.number in retried:
-            continue
-        history = [*(trial.system_attrs.get("retry_history") or []), trial.number]
-        if len(history) >= MAX_ATTEMPTS:
-            continue
-        system_attrs = {**trial.system_attrs, "failed_trial": history[0], "retry_history": history}
-        sweep.study.add_trial(
-            optuna.trial.create_trial(
-                state=TrialState.WAITING,
-                params=trial.params,
-                distributions=trial.distributions,
-                system_attrs=system_attrs,
-            )
-        )
-        notes.append(f"trial {trial.number} ({outcome_of(trial)}): its values are queued again")
+            continue  # another process got there first, and queues the retry
+        if won:
+            notes.append(f"trial {trial.number}: {message}; marked interrupted")
+            notes.extend(retry_note(trial.number, INTERRUPTED, retry(sweep.study, storage.get_trial(trial._trial_id))))
+    if sweep.url.startswith("sqlite"):
+        trials = sweep.study.get_trials(deepcopy=False)
+        retried = retries(trials)
+        for trial in trials:
+            if outcome_of(trial) in (INTERRUPTED, STOPPED) and trial.number not in retried:
+                notes.extend(retry_note(trial.number, str(outcome_of(trial)), retry(sweep.study, trial)))
     return notes
+
+
+def retry_note(number: int, outcome: str, again: int | None) -> list[str]:
+    """What ``retry`` did, in words (nothing when it queued nothing)."""
+    return [] if again is None else [f"trial {number} ({outcome}): its values are queued again as trial {again}"]
+
+
+def retry(study: optuna.Study, trial: FrozenTrial) -> int | None:
+    """Queue ``trial``'s values again (a WAITING trial that names it in ``failed_trial``/``retry_history``), unless
+    the same values were tried ``MAX_ATTEMPTS`` times already; returns the new trial's number. Call it only from
+    the process that ended ``trial``, so that it is queued once."""
+    import optuna
+    from optuna.trial import TrialState
+
+    history = [*(trial.system_attrs.get("retry_history") or []), trial.number]
+    if len(history) >= MAX_ATTEMPTS:
+        return None
+    system_attrs = {**trial.system_attrs, "failed_trial": history[0], "retry_history": history}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING, params=trial.params, distributions=trial.distributions, system_attrs=system_attrs
+        )
+    )
+    return retries(study.get_trials(deepcopy=False)).get(trial.number)
+
+
+def _retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Optuna's heartbeat check failed ``trial`` (its worker, maybe on another machine, stopped beating) in this
+    process: queue its values again."""
+    retry(study, trial)
 
 
 def owner_attrs() -> dict[str, Any]:
     """The attributes that tell which process runs a trial."""
-    import os
-
     return {HOST: socket.gethostname(), PID: os.getpid(), STARTED_AT: time.time()}

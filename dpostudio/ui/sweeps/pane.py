@@ -1,6 +1,7 @@
 """The Sweeps pane: define a sweep (or start from the published one), start, stop and resume it, and read it: a
 live top-runs table sortable by either objective, the top runs' curves overlaid in Metrics, parameter importance,
-CSV export.
+CSV export, and a slice view (the objective against each field) and a contour view (two fields, coloured by the
+objective) of the finished trials.
 
 Reads of a sweep (SQLite through Optuna) run on a task thread (``run_task``); the trials run in a child process
 (``SweepController``). The pane never blocks the GUI thread on Optuna or on training.
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +36,7 @@ from dpostudio.core.errors import UserError
 from dpostudio.ui.file_dialogs import save_file
 from dpostudio.ui.sweeps.form import SweepForm
 from dpostudio.ui.sweeps.table import ImportanceChart, TopRunsModel
+from dpostudio.ui.sweeps.views import ContourView, SliceView, snapshot_views
 from dpostudio.ui.sweeps.worker import SWEEP_DONE, SweepController
 from dpostudio.ui.tasks import run_task
 
@@ -50,7 +53,7 @@ def find_sweeps() -> list[str]:
 
 def load_snapshot(name: str, by: str) -> dict[str, Any]:
     """Everything the pane shows of sweep ``name``, as plain data."""
-    from dpostudio.core.sweeps import open_sweep, report
+    from dpostudio.core.sweeps import open_sweep, report, views
 
     sweep = open_sweep(name)
     shares, words = report.importance(sweep)
@@ -63,6 +66,7 @@ def load_snapshot(name: str, by: str) -> dict[str, Any]:
         "status": report.status(sweep).lines(),
         "importance": shares,
         "importance_words": words,
+        "points": views.trial_points(sweep),
     }
 
 
@@ -189,8 +193,21 @@ class SweepsPane(QWidget):
         right_layout.addWidget(self.status_label)
         right_layout.addWidget(self.live_label)
         right_layout.addLayout(tools)
-        right_layout.addWidget(self.table, 1)
-        right_layout.addWidget(importance)
+        self.slice_view = SliceView()
+        self.contour_view = ContourView()
+        self.view_tabs = QTabWidget()
+        self.view_tabs.addTab(self.slice_view, "Slice")
+        self.view_tabs.addTab(self.contour_view, "Contour")
+        below = QSplitter(Qt.Orientation.Horizontal)
+        below.addWidget(importance)
+        below.addWidget(self.view_tabs)
+        below.setStretchFactor(1, 1)
+        below.setSizes([300, 700])
+        table_and_views = QSplitter(Qt.Orientation.Vertical)
+        table_and_views.addWidget(self.table)
+        table_and_views.addWidget(below)
+        table_and_views.setSizes([260, 440])
+        right_layout.addWidget(table_and_views, 1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
@@ -257,6 +274,8 @@ class SweepsPane(QWidget):
         self.status_label.setText("\n".join(snap["status"]))
         self.importance_chart.set_shares(snap["importance"])
         self.importance_label.setText(snap["importance_words"])
+        self.slice_view.set_data(*snapshot_views(snap))
+        self.contour_view.set_data(*snapshot_views(snap))
         self._update_buttons()
         self.snapshotShown.emit(snap["name"])
 
