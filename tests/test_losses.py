@@ -192,7 +192,7 @@ def test_label_smoothing_left_empty_takes_the_losss_usual_value():
 def test_the_engine_hands_the_losses_and_weights_to_trl(tmp_path, changes, expected):
     from dpostudio.core.training.engine import dpo_arguments
 
-    run = SimpleNamespace(checkpoints_dir=tmp_path / "checkpoints")
+    run = SimpleNamespace(checkpoints_dir=tmp_path / "checkpoints", path=tmp_path, id="run")
     choice = SimpleNamespace(device="cpu", precision="fp32")
     args = dpo_arguments(RunConfig(**changes), run, choice, has_eval=False)
     assert (args.loss_type, args.loss_weights, args.label_smoothing, args.discopop_tau) == expected

@@ -38,8 +38,9 @@ def _impl_modules():
     import dpostudio_builtin.datasets
     import dpostudio_builtin.judges
     import dpostudio_builtin.models
+    import dpostudio_builtin.rankers
 
-    return [dpostudio_builtin.datasets, dpostudio_builtin.models, dpostudio_builtin.judges]
+    return [dpostudio_builtin.datasets, dpostudio_builtin.models, dpostudio_builtin.judges, dpostudio_builtin.rankers]
 
 
 def test_builtin_implementations_match_the_specs_argument_names():

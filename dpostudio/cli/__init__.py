@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dpostudio.cli import compare, data, export, pairs, plugins, sweep, train
+from dpostudio.cli import compare, data, export, generate, iterate, pairs, plugins, sweep, train
 from dpostudio.core.errors import UserError
 from dpostudio.core.training.run_config import ConfigError
 
-COMMAND_GROUPS = (train, data, plugins, export, compare, pairs, sweep)
+COMMAND_GROUPS = (train, data, plugins, export, compare, pairs, sweep, generate, iterate)
 
 
 def build_parser() -> argparse.ArgumentParser:

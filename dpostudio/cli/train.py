@@ -17,8 +17,6 @@ from dpostudio.core.training.event_types import (
     END_STATES,
     EVAL,
     EVAL_LOSS,
-    EVAL_REWARDS_ACCURACIES,
-    EVAL_REWARDS_MARGINS,
     EVALUATING,
     FAILED,
     FINDING,
@@ -34,7 +32,6 @@ from dpostudio.core.training.event_types import (
 )
 from dpostudio.core.training.run_config import RunConfig, parse_override
 
-NAN = float("nan")
 END_LABELS = {FINISHED: "Done", FAILED: "Failed", CANCELLED: "Stopped"}
 EXIT_CODES = {FINISHED: 0, CANCELLED: 130}  # any other end: 1
 
@@ -50,6 +47,12 @@ def add_parser(subparsers) -> None:
         default=[],
         help="override any configuration field, e.g. --set beta=0.2 (repeatable)",
     )
+    train.add_argument(
+        "--bundle",
+        metavar="DIR",
+        help="do not train: write a launch bundle for this configuration into DIR (accelerate config, launch.sh, "
+        "SLURM and SkyPilot files, README) to run it on another machine or a cluster",
+    )
     for spec in RunConfig.field_specs():
         flag = "--" + spec.name.replace("_", "-")
         train.add_argument(flag, dest=f"opt_{spec.name}", metavar="VALUE", help=spec.metadata["help"])
@@ -60,6 +63,11 @@ def add_parser(subparsers) -> None:
     show = runs_sub.add_parser("show", help="print a run's configuration and final metrics")
     show.add_argument("run")
     show.set_defaults(func=cmd_runs_show)
+    bring = runs_sub.add_parser(
+        "import", help="copy a run folder trained elsewhere (a cluster, a launch bundle) into this computer's runs"
+    )
+    bring.add_argument("path", help="the run folder (the one holding run.json)")
+    bring.set_defaults(func=cmd_runs_import)
     runs.set_defaults(func=cmd_runs_list)
 
     imp = subparsers.add_parser("import-gguf", help="convert a GGUF model file into the model store")
@@ -80,6 +88,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         key, value = parse_override(text)
         data[key] = value
     return RunConfig.from_dict(data)
+
+
+def metrics_text(metrics: Mapping[str, Any], prefix: str = "") -> str:
+    """Loss, margin and accuracy of one record (``prefix``: "eval_" or "eval_<set>_"); a metric the method does not
+    log (KTO has no reward accuracy) is left out rather than shown as nan."""
+    shown = ((LOSS, "loss", ".4f"), (REWARDS_MARGINS, "margin", "+.3f"), (REWARDS_ACCURACIES, "acc", ".2f"))
+    return " · ".join(
+        f"{label} {metrics[prefix + key]:{spec}}" for key, label, spec in shown if prefix + key in metrics
+    )
 
 
 def finding_mark(severity: str) -> str:
@@ -123,28 +140,15 @@ class TrainingDisplay:
             )
         elif kind == LOG:
             m = event["metrics"]
-            self._bar(
-                event,
-                f"loss {m.get(LOSS, NAN):.4f} · "
-                f"margin {m.get(REWARDS_MARGINS, NAN):+.3f} · "
-                f"acc {m.get(REWARDS_ACCURACIES, NAN):.2f}",
-            )
+            self._bar(event, metrics_text(m))
         elif kind == EVAL:
             m = event["metrics"]
             sets = extra_eval_sets_in(m)
             if EVAL_LOSS in m or not sets:
-                self._write(
-                    f"  eval @ step {event['step']}: loss {m.get(EVAL_LOSS, NAN):.4f} · "
-                    f"margin {m.get(EVAL_REWARDS_MARGINS, NAN):+.3f} · "
-                    f"acc {m.get(EVAL_REWARDS_ACCURACIES, NAN):.2f}"
-                )
+                self._write(f"  eval @ step {event['step']}: {metrics_text(m, 'eval_')}")
             for name in sets:  # one line per extra eval set
                 p = f"eval_{name}_"
-                self._write(
-                    f"  eval {name} @ step {event['step']}: loss {m.get(p + LOSS, NAN):.4f} · "
-                    f"margin {m.get(p + REWARDS_MARGINS, NAN):+.3f} · "
-                    f"acc {m.get(p + REWARDS_ACCURACIES, NAN):.2f}"
-                )
+                self._write(f"  eval {name} @ step {event['step']}: {metrics_text(m, p)}")
         elif kind == PHASE and self.bar is not None:  # the bar says what runs between steps
             if event["phase"] == EVALUATING:
                 where = f" {event['eval_set']}" if event.get("eval_set") else ""
@@ -196,8 +200,11 @@ class TrainingDisplay:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dpostudio.core.training.engine import train
+    from dpostudio.core.training import distributed
+    from dpostudio.core.training.launcher import train_anywhere
 
+    if args.bundle:
+        return cmd_train_bundle(args)
     config = None if args.resume else config_from_args(args)
     cancel = threading.Event()
     presses = []
@@ -213,13 +220,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if on_main_thread else None
     try:
-        run = train(config, TrainingDisplay(), cancel, resume=args.resume)
+        run = train_anywhere(config, TrainingDisplay(), cancel, resume=args.resume)
     except KeyboardInterrupt:
         return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+    if run is None:
+        return 1
+    if distributed.launched():  # one of several processes: exit 0 unless it failed (else torchrun ends the rest)
+        return 0 if run.status() in EXIT_CODES else 1
     return EXIT_CODES.get(run.status(), 1)
+
+
+def cmd_train_bundle(args: argparse.Namespace) -> int:
+    from dpostudio.core.training.launch_bundle import write_bundle
+
+    if args.resume:
+        print("error: --bundle writes a new run's bundle; it cannot be combined with --resume", file=sys.stderr)
+        return 2
+    bundle = write_bundle(config_from_args(args), args.bundle)
+    print(f"Launch bundle written to {bundle.folder}")
+    for note in bundle.notes:
+        print(printable(f"  note: {note}"))
+    print(f"Run it with: {bundle.folder / 'launch.sh'}   (see README.md there)")
+    return 0
 
 
 # ---- runs -----------------------------------------------------------------------------------------
@@ -293,6 +318,15 @@ def print_findings(run) -> None:
         for label, text in (("What it means", finding.meaning), ("What to try", finding.advice)):
             wrapped = textwrap.fill(f"{label}: {text}", width=100, initial_indent="    ", subsequent_indent="    ")
             print(printable(wrapped))
+
+
+def cmd_runs_import(args: argparse.Namespace) -> int:
+    from dpostudio.core.training.runs import import_run
+
+    run = import_run(args.path)
+    print(f"Imported run {run.id} [{run.status()}] into {run.path}")
+    print(f"It is in the app's run lists now; see it with: dpostudio runs show {run.id}")
+    return 0
 
 
 # ---- import-gguf ----------------------------------------------------------------------------------

@@ -91,6 +91,35 @@ class PairVerdict(Protocol):
     def raw(self) -> str: ...
 
 
+class SingleScores(Protocol):
+    """A judge's scores for one answer (``dpostudio.plugins.ScoreCard``), already shape-checked."""
+
+    @property
+    def scores(self) -> dict[str, float]: ...  # criterion -> 0-10
+    @property
+    def reasoning(self) -> str: ...
+
+
+class CandidateScores(Protocol):
+    """A ranker's scores for K answers (``dpostudio.plugins.Ranking``), one per candidate, already shape-checked."""
+
+    @property
+    def scores(self) -> list[float]: ...
+    @property
+    def reasoning(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+
+
+class RankerDescription(Protocol):
+    """A ranker (``dpostudio.plugins.RankerInfo``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def options(self) -> Sequence[OptionDescription]: ...
+
+
 class PluginAccess(Protocol):
     """What the core calls on plugins; ``dpostudio.plugins.manager.PluginManager`` provides it.
 
@@ -116,6 +145,29 @@ class PluginAccess(Protocol):
         *,
         timeout: float | None = None,
     ) -> PairVerdict: ...
+
+    def judge_single(
+        self,
+        judge_id: str,
+        prompt: str,
+        answer: str,
+        criteria: Iterable[str] | None = None,
+        options: dict | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> SingleScores: ...
+
+    def rankers(self) -> Sequence[RankerDescription]: ...
+
+    def rank_candidates(
+        self,
+        ranker_id: str,
+        prompt: str,
+        candidates: list[str],
+        options: dict | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> CandidateScores: ...
 
 
 # --- handing the access over ------------------------------------------------------------------------------------

@@ -8,14 +8,14 @@ the spec, never other ones.
 Two kinds of hooks:
 
 * listing hooks (``dpostudio_dataset_sources``, ``dpostudio_model_sources``, ``dpostudio_list_models``,
-  ``dpostudio_judges``) are called on every plugin; the host concatenates their lists. They must be quick:
-  the host gives them a few seconds and marks a plugin that hangs as failed.
+  ``dpostudio_judges``, ``dpostudio_rankers``) are called on every plugin; the host concatenates their lists.
+  They must be quick: the host gives them a few seconds and marks a plugin that hangs as failed.
 * action hooks (``dpostudio_load_dataset``, ``dpostudio_resolve_model``, ``dpostudio_judge_pair``,
-  ``dpostudio_judge_single``) are ``firstresult``: the host asks the plugins one at a time and the first
-  non-None answer wins. A plugin returns None for ids that are not its own. For a problem the user can fix
-  (file not found, offline, bad option) raise ``dpostudio.plugins.PluginError`` (or the core's ``DataError``
-  / ``ModelError``): the message is shown as is and the plugin stays active. Any other exception marks the
-  plugin failed.
+  ``dpostudio_judge_single``, ``dpostudio_rank_candidates``) are ``firstresult``: the host asks the plugins
+  one at a time and the first non-None answer wins. A plugin returns None for ids that are not its own. For a
+  problem the user can fix (file not found, offline, bad option) raise ``dpostudio.plugins.PluginError`` (or
+  the core's ``DataError`` / ``ModelError``): the message is shown as is and the plugin stays active. Any other
+  exception marks the plugin failed.
 
 Bump ``HOOK_API_VERSION`` in ``dpostudio/plugins/__init__.py`` whenever a hook here changes incompatibly.
 """
@@ -119,5 +119,32 @@ def dpostudio_judge_single(judge_id, prompt, answer, criteria, options):
     Receives: ``judge_id``, ``prompt`` (str), ``answer`` (str), ``criteria`` (list of names), ``options`` (dict).
     Returns: ``ScoreCard`` with a 0-10 score for every requested criterion and ``reasoning``; or None when
     ``judge_id`` is not this plugin's (or the judge does not support the ``single`` mode).
+    firstresult: the first non-None result is used.
+    """
+
+
+# --- rankers / reward models -----------------------------------------------------------------------------
+
+
+@hookspec
+def dpostudio_rankers():
+    """List the rankers this plugin provides: reward models and rankers that score several answers at once
+    (a sequence-classification reward model, PairRM from llm-blender, ...).
+
+    Receives: nothing.
+    Returns: ``list[RankerInfo]`` (possibly empty); each ranker id must be unique across plugins.
+    Not firstresult: every plugin is asked and the lists are concatenated.
+    """
+
+
+@hookspec(firstresult=True)
+def dpostudio_rank_candidates(ranker_id, prompt, candidates, options):
+    """Score K candidate answers to one prompt in one call (used to build preference pairs from generated answers).
+
+    Receives: ``ranker_id`` (a ``RankerInfo.id``), ``prompt`` (str), ``candidates`` (list of K >= 2 answer
+    strings), ``options`` (dict, as declared by the ranker's ``SourceOption`` list).
+    Returns: ``Ranking`` with exactly one finite score per candidate, in the candidates' order (higher is better;
+    any scale: a reward model's logit, a win count), or None when ``ranker_id`` is not this plugin's. A ranker
+    that cannot score (model missing, bad option) raises ``PluginError``; it never makes scores up.
     firstresult: the first non-None result is used.
     """

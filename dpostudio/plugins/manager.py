@@ -35,7 +35,13 @@ from dpostudio.plugins.discovery import (  # noqa: F401  (the names panes, the C
     LOCAL,
     PluginInfo,
 )
-from dpostudio.plugins.shapes import check_loaded_dataset, check_resolved_model, check_verdict
+from dpostudio.plugins.shapes import (
+    check_loaded_dataset,
+    check_ranking,
+    check_resolved_model,
+    check_score_card,
+    check_verdict,
+)
 from dpostudio.plugins.types import (
     DEFAULT_CRITERIA,
     DatasetSource,
@@ -43,7 +49,10 @@ from dpostudio.plugins.types import (
     LoadedDataset,
     ModelEntry,
     ModelSource,
+    RankerInfo,
+    Ranking,
     ResolvedModel,
+    ScoreCard,
     ShapeError,
     Verdict,
 )
@@ -129,6 +138,43 @@ class PluginManager(HookCaller):
         return self._first(
             "dpostudio_judge_pair", owner, kwargs, timeout, lambda v: check_verdict(v, criteria), f"judge {judge_id!r}"
         )
+
+    def judge_single(
+        self,
+        judge_id: str,
+        prompt: str,
+        answer: str,
+        criteria: Iterable[str] | None = None,
+        options: dict | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> ScoreCard:
+        """One answer scored on each criterion (a judge whose ``modes`` include ``single``)."""
+        criteria = list(criteria or DEFAULT_CRITERIA)
+        options = dict(options or {})
+        owner = self._owner("dpostudio_judges", judge_id, "judge", self.judges)
+        kwargs = {"judge_id": judge_id, "prompt": prompt, "answer": answer, "criteria": criteria, "options": options}
+        check = lambda v: check_score_card(v, criteria)  # noqa: E731
+        return self._first("dpostudio_judge_single", owner, kwargs, timeout, check, f"judge {judge_id!r} (single)")
+
+    def rankers(self) -> list[RankerInfo]:
+        return self._collect("dpostudio_rankers", RankerInfo)
+
+    def rank_candidates(
+        self,
+        ranker_id: str,
+        prompt: str,
+        candidates: list[str],
+        options: dict | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Ranking:
+        """One score per candidate, in order, from a ranker plugin (a reward model, PairRM, ...)."""
+        owner = self._owner("dpostudio_rankers", ranker_id, "ranker", self.rankers)
+        options = _typed_options(options, self.rankers(), ranker_id)
+        kwargs = {"ranker_id": ranker_id, "prompt": prompt, "candidates": list(candidates), "options": options}
+        check = lambda v: check_ranking(v, len(candidates))  # noqa: E731
+        return self._first("dpostudio_rank_candidates", owner, kwargs, timeout, check, f"ranker {ranker_id!r}")
 
 
 _manager: PluginManager | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from dpostudio.plugins.types import LoadedDataset, ResolvedModel, ShapeError, Verdict
+from dpostudio.plugins.types import LoadedDataset, Ranking, ResolvedModel, ScoreCard, ShapeError, Verdict
 
 
 class _Validating(Protocol):
@@ -46,4 +46,18 @@ def check_verdict(value: Any, criteria: Iterable[str], hook: str = "dpostudio_ju
     if not isinstance(value, Verdict):
         raise ShapeError(f"{hook} must return a Verdict, got {type(value).__name__}")
     value.validate(list(criteria))
+    return value
+
+
+def check_score_card(value: Any, criteria: Iterable[str], hook: str = "dpostudio_judge_single") -> ScoreCard:
+    if not isinstance(value, ScoreCard):
+        raise ShapeError(f"{hook} must return a ScoreCard, got {type(value).__name__}")
+    value.validate(list(criteria))
+    return value
+
+
+def check_ranking(value: Any, count: int, hook: str = "dpostudio_rank_candidates") -> Ranking:
+    if not isinstance(value, Ranking):
+        raise ShapeError(f"{hook} must return a Ranking, got {type(value).__name__}")
+    value.validate(count)
     return value

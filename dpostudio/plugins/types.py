@@ -292,3 +292,44 @@ class ScoreCard:
             isinstance(self.method, str) and isinstance(self.raw, str),
             "ScoreCard.method and ScoreCard.raw must be strings",
         )
+
+
+@dataclass
+class RankerInfo:
+    """A ranker: scores K candidate answers to one prompt in one call (a reward model, PairRM, ...)."""
+
+    id: str
+    title: str
+    description: str = ""
+    options: list[SourceOption] = field(default_factory=list)
+
+    def validate(self) -> None:
+        _check_id(self.id, "ranker id")
+        _check(isinstance(self.title, str) and self.title != "", f"ranker {self.id}: title must be a non-empty string")
+        _check(isinstance(self.description, str), f"ranker {self.id}: description must be a string")
+        _validate_options(self.options, f"ranker {self.id}")
+
+
+@dataclass
+class Ranking:
+    """A ranker's scores for K candidates: ``scores[i]`` belongs to candidate ``i`` (higher is better, any finite
+    scale, e.g. a reward model's logit). ``method`` says how they were obtained; ``raw`` keeps extra output."""
+
+    scores: list[float]
+    reasoning: str = ""
+    method: str = ""
+    raw: str = ""
+
+    def validate(self, count: int | None = None) -> None:
+        _check(isinstance(self.scores, (list, tuple)), "Ranking.scores must be a list of numbers, one per candidate")
+        for i, value in enumerate(self.scores):
+            _check(
+                isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                f"Ranking.scores[{i}] must be a finite number, got {value!r}",
+            )
+        if count is not None:
+            _check(len(self.scores) == count, f"Ranking.scores has {len(self.scores)} scores for {count} candidates")
+        _check(
+            isinstance(self.reasoning, str) and isinstance(self.method, str) and isinstance(self.raw, str),
+            "Ranking.reasoning, Ranking.method and Ranking.raw must be strings",
+        )

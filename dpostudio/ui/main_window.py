@@ -25,6 +25,7 @@ from dpostudio.core.training.device import probe_and_choose
 from dpostudio.ui.comparison.pane import ComparisonPane
 from dpostudio.ui.dataset.pane import DatasetPane
 from dpostudio.ui.file_dialogs import open_file, save_file
+from dpostudio.ui.generate import GeneratePane
 from dpostudio.ui.log_panel import LogBus, LogPanel
 from dpostudio.ui.metrics.pane import MetricsPane
 from dpostudio.ui.quit_question import StopAndQuitQuestion
@@ -35,7 +36,7 @@ from dpostudio.ui.tasks import run_task
 from dpostudio.ui.training.pane import TrainingPane
 from dpostudio.ui.window_menus import build_menus
 
-PANES = ("Start", "Dataset", "Training", "Metrics", "Comparison", "Sweeps", "Settings")
+PANES = ("Start", "Dataset", "Generate", "Training", "Metrics", "Comparison", "Sweeps", "Settings")
 MEMORY_REFRESH_MS = 2000
 
 
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
 
         self.start_view = StartView(self)
         self.dataset_pane = DatasetPane(self)
+        self.generate_pane = GeneratePane(self)
         self.training_pane = TrainingPane(self)
         self.metrics_pane = MetricsPane(self)
         self.comparison_pane = ComparisonPane(self)
@@ -82,6 +84,7 @@ class MainWindow(QMainWindow):
             (
                 self.start_view,
                 self.dataset_pane,
+                self.generate_pane,
                 self.training_pane,
                 self.metrics_pane,
                 self.comparison_pane,
@@ -116,6 +119,7 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(
             lambda i: self.sweeps_pane.refresh() if self.tabs.widget(i) is self.sweeps_pane else None
         )
+        self._wire_generate_pane()
 
         self.actions_by_name: dict[str, QAction] = {}
         build_menus(self)
@@ -136,6 +140,17 @@ class MainWindow(QMainWindow):
                 self.log_bus.report("error", f"{getattr(fn, '__qualname__', 'a pane')} failed: {exc}")
 
         return call
+
+    def _wire_generate_pane(self) -> None:
+        pane = self.generate_pane
+        pane.set_base_provider(lambda: self.training_pane.build_config().to_dict())
+        pane.runRequested.connect(lambda run_id: self._overlay_runs([run_id]))
+        pane.datasetRequested.connect(self._guarded(self._use_generated_dataset))
+        self.tabs.currentChanged.connect(lambda i: pane.refresh() if self.tabs.widget(i) is pane else None)
+
+    def _use_generated_dataset(self, path: str) -> None:
+        self.dataset_pane.use_judgements(path)
+        self.show_pane("Dataset")
 
     def show_pane(self, name: str) -> None:
         self.tabs.setCurrentWidget(self.panes[name])
@@ -432,6 +447,8 @@ class MainWindow(QMainWindow):
                 )
             event.ignore()
             return
+        if self.generate_pane.is_running():  # finished prompts are on disk; Resume goes on from there
+            self.generate_pane.shutdown()
         if self.sweeps_pane.is_running():  # the running trial stops at its next step; Resume runs it again
             self.sweeps_pane.shutdown()
         if self.comparison_pane.is_running():

@@ -20,6 +20,12 @@ def _action(window, menu, text: str, slot, shortcut=None, tip: str = "") -> QAct
     return action
 
 
+def _import_run_folder(window) -> None:
+    from dpostudio.ui.training.bundle_dialog import import_run_folder
+
+    import_run_folder(window)
+
+
 def build_menus(window) -> None:
     """File, Run, View, Tools and Help, with shortcuts; About, Settings and Quit carry the roles macOS moves into
     the application menu."""
@@ -41,6 +47,13 @@ def build_menus(window) -> None:
         window.save_config,
         QKeySequence.StandardKey.Save,
         "Save the current run configuration",
+    )
+    window.actions_by_name["import_run"] = _action(
+        window,
+        file_menu,
+        "&Import Run Folder…",
+        lambda: _import_run_folder(window),
+        tip="Copy a run folder trained elsewhere (a cluster, a launch bundle) into your runs",
     )
     file_menu.addSeparator()
     quit_action = _action(window, file_menu, "&Quit", window.close, QKeySequence.StandardKey.Quit, "Quit DPO Studio")
@@ -71,6 +84,13 @@ def build_menus(window) -> None:
         lambda: window.training_pane.resume_training(),
         QKeySequence(Qt.Modifier.CTRL | Qt.Modifier.SHIFT | Qt.Key.Key_Return),
         "Continue the last stopped, failed or interrupted run from its checkpoint",
+    )
+    window.actions_by_name["launch_bundle"] = _action(
+        window,
+        run_menu,
+        "Export &Launch Bundle…",
+        window.training_pane.export_launch_bundle,
+        tip="Write a folder that trains the current settings with accelerate on a cluster or another machine",
     )
 
     view_menu = bar.addMenu("&View")

@@ -77,9 +77,6 @@ def load_pair(
     run, checkpoint: int | str | None = None, on_stage: Callable[[str, float], None] | None = None
 ) -> LoadedPair:
     """Load the run's base model and its adapter once (cached for the next comparison of the same adapter)."""
-    from dpostudio.core.model_store import load_model, load_tokenizer, resolve_model
-    from dpostudio.core.training.device import choose_device, probe_hardware
-
     stage = on_stage or (lambda message, fraction: None)
     path, _ = adapter_path(run, checkpoint)
     config = run.config()
@@ -89,32 +86,50 @@ def load_pair(
         if cached is not None and cached.key == key:
             return cached
         _cache.pop("pair", None)  # free the previous model before loading another
+    pair = load_for_inference(config.model, path, trust_remote_code=config.trust_remote_code, on_stage=stage)
+    pair.key = key
+    with _cache_lock:
+        _cache["pair"] = pair
+    return pair
+
+
+def load_for_inference(
+    model_spec: str,
+    adapter: Path | None,
+    *,
+    trust_remote_code: bool = False,
+    on_stage: Callable[[str, float], None] | None = None,
+) -> LoadedPair:
+    """The base model, with ``adapter`` attached when given (a ``PeftModel``), and its tokenizer, ready to
+    generate on the chosen device; not cached (``load_pair`` caches)."""
+    from dpostudio.core.model_store import load_model, load_tokenizer, resolve_model
+    from dpostudio.core.training.device import choose_device, probe_hardware
+
+    stage = on_stage or (lambda message, fraction: None)
     stage("resolving the base model", 0.05)
-    resolved = resolve_model(config.model, on_progress=lambda f, m: stage(f"base model: {m}", 0.05 + 0.25 * f))
+    resolved = resolve_model(model_spec, on_progress=lambda f, m: stage(f"base model: {m}", 0.05 + 0.25 * f))
     choice = choose_device(probe_hardware(), "auto")
     stage(f"loading the base model {resolved.display_name} on {choice.device.upper()}", 0.35)
-    tokenizer = load_tokenizer(resolved, trust_remote_code=config.trust_remote_code)
-    base = load_model(
-        resolved, dtype=_inference_dtype(choice.device, choice.precision), trust_remote_code=config.trust_remote_code
+    tokenizer = load_tokenizer(resolved, trust_remote_code=trust_remote_code)
+    model = load_model(
+        resolved, dtype=_inference_dtype(choice.device, choice.precision), trust_remote_code=trust_remote_code
     )
-    stage("attaching the adapter", 0.8)
-    from peft import PeftModel
+    if adapter is not None:
+        stage("attaching the adapter", 0.8)
+        from peft import PeftModel
 
-    try:
-        model = PeftModel.from_pretrained(base, str(path), is_trainable=False)
-    except Exception as exc:
-        raise ComparisonError(
-            f"the adapter in {path} does not fit the base model {config.model}: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        ) from exc
+        try:
+            model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
+        except Exception as exc:
+            raise ComparisonError(
+                f"the adapter in {adapter} does not fit the base model {model_spec}: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from exc
     model.eval()
     if choice.device != "cpu":
         model.to(choice.device)
-    pair = LoadedPair(model, tokenizer, choice.device, key)
-    with _cache_lock:
-        _cache["pair"] = pair
     stage("model ready", 1.0)
-    return pair
+    return LoadedPair(model, tokenizer, choice.device, ())
 
 
 def release_models() -> None:

@@ -82,6 +82,11 @@ class Detection:
 
 def _no_column_error(label: str, role: str, columns: list[str]) -> DataError:
     found = ", ".join(repr(c) for c in columns) or "none"
+    if {"completion", "label"} <= set(columns):  # unpaired answers (see unpaired): only KTO trains on them
+        return DataError(
+            f"{label}: has single answers marked good or bad (completion, label) rather than pairs; train on it "
+            "with the kto method (--method kto), or give it chosen and rejected columns"
+        )
     return DataError(
         f"{label}: no column for the {role} answer; found {found}. "
         f"Map one with --map {role}=COLUMN (or in the dataset pane)"

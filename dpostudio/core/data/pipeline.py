@@ -232,7 +232,12 @@ def _to_dataset(rows: list[dict]):
 
 
 def load_splits(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> PreferenceSplits:
-    """Load ``config.dataset`` and return training-ready train/eval Datasets in the shape DPOTrainer takes."""
+    """Load ``config.dataset`` and return training-ready train/eval Datasets in the shape DPOTrainer takes (for the
+    kto method: unpaired prompt/completion/label rows, see ``unpaired``)."""
+    if config.method == "kto":
+        from dpostudio.core.data.unpaired import load_unpaired_splits
+
+        return load_unpaired_splits(config, tokenizer)
     prepared = prepare_pairs(config, tokenizer)
     train = _to_dataset(
         template_pairs(prepared.train, config.prompt_template, system_prompt=config.system_prompt, tokenizer=tokenizer)

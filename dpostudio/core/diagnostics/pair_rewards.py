@@ -270,12 +270,22 @@ def score_pairs(
     except (OSError, ValueError) as exc:
         raise PairScoreError(f"cannot read the configuration of run {run.id}: {exc}") from exc
 
+    if config.method == "kto":  # KTO trains on single answers; its pairs (when it had any) are scored as pairs
+        config = config.replace(method="dpo")
     stage("reading the run's pairs", 0.0)
     from dpostudio.core.data.pipeline import load_splits
     from dpostudio.core.model_store import load_tokenizer, resolve_model
 
     tokenizer = load_tokenizer(resolve_model(config.model), trust_remote_code=config.trust_remote_code)
-    splits = load_splits(config, tokenizer)
+    try:
+        splits = load_splits(config, tokenizer)
+    except ValueError as exc:
+        if run.config().method != "kto":
+            raise
+        raise PairScoreError(
+            f"run {run.id} trained with KTO on single answers marked good or bad, not on pairs, so there are no "
+            "pairs to score"
+        ) from exc
     wanted = ("train", "eval") if split == "both" else (split,)
     if "eval" in wanted and (splits.eval is None or len(splits.eval) == 0):
         if split == "eval":

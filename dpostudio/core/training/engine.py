@@ -24,6 +24,8 @@ from typing import Any, Literal
 from dpostudio.core.data.pipeline import DataError, load_extra_eval_sets, load_splits
 from dpostudio.core.diagnostics.findings import RunWatcher, save_findings
 from dpostudio.core.model_store import ModelError, load_model, load_tokenizer, resolve_model
+from dpostudio.core.training import distributed
+from dpostudio.core.training.backends.selection import MLX, choose_backend
 from dpostudio.core.training.device import DeviceChoice, DeviceError, choose_device, prepare_environment, probe_hardware
 from dpostudio.core.training.event_types import (
     CANCELLED,
@@ -44,11 +46,15 @@ from dpostudio.core.training.event_types import (
     TrainingEvent,
 )
 from dpostudio.core.training.fit import TIGHT, TOO_BIG, check_fit, fit_values
+from dpostudio.core.training.init_adapter import scope_fingerprint, start_from_adapter
 from dpostudio.core.training.losses import resolved_label_smoothing, split_loss_type
 from dpostudio.core.training.memory import find_model_config
-from dpostudio.core.training.ref_cache import CacheScope, RefLogpCache, make_cached_trainer_class, model_fingerprint
+from dpostudio.core.training.methods import method_trainer
+from dpostudio.core.training.ref_cache import CacheScope, RefLogpCache, make_cached_trainer_class
 from dpostudio.core.training.run_config import ConfigError, RunConfig
-from dpostudio.core.training.runs import Run, RunError, create_run, get_run
+from dpostudio.core.training.runs import Run
+from dpostudio.core.training.trackers import check_installed, tracker_arguments
+from dpostudio.core.training.trackers import describe as describe_trackers
 
 log = logging.getLogger(__name__)
 EventFn = Callable[[TrainingEvent], None]  # events are plain dicts; event_types documents their shapes
@@ -79,16 +85,9 @@ def train(
     ``stop_reason`` "pruned" in run.json and ``reason`` "pruned" on the event. A sweep uses it (``core.sweeps``).
     ``tags`` are written into run.json as soon as the run folder exists (a sweep's name and trial number).
     """
-    cancel = cancel or threading.Event()
-    listener = on_event or (lambda event: None)
-    if resume is not None:
-        run = resume if isinstance(resume, Run) else get_run(resume)
-        if run.status() == RUNNING:  # before anything is written: the live run's files are not ours to touch
-            raise RunError(f"run {run.id} is still training (process {run.info().get('pid')}); stop it before resuming")
-        config = run.config()
-    else:
-        config = config or RunConfig()
-        run = create_run(config)
+    run, config = distributed.open_run(config, resume)  # a new folder, or resume's (refused while it trains)
+    cancel = distributed.shared_cancel(cancel or threading.Event())  # under accelerate: all processes stop alike
+    listener = distributed.event_listener(on_event)  # under accelerate only the main process reports and writes
     if tags:
         run.update_info(**tags)
 
@@ -143,8 +142,10 @@ class Diagnostics:
 
     def __init__(self, run: Run, resuming: bool):
         self.run = run
-        self.watcher: RunWatcher | None = RunWatcher()
+        self.watcher: RunWatcher | None = RunWatcher() if distributed.is_main_process() else None
         try:
+            if self.watcher is None:  # under accelerate the main process alone keeps findings.json
+                return
             if resuming:  # replay the records the run keeps (up to its checkpoint): the kinds they raised stay raised
                 self.watcher.max_steps = run.max_steps()
                 checkpoint = _checkpoint_step(run.latest_checkpoint())
@@ -218,6 +219,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, resuming: bool, pruned: list[str]) -> int:
+    if (backend := choose_backend(config)).name == MLX:  # its own loop: the same events, run folder and adapters
+        from dpostudio.core.training.backends.mlx_trainer import run_mlx
+
+        return run_mlx(config, run, emit, cancel, resuming, pruned, backend)
     hardware = probe_hardware()
     choice = choose_device(hardware, config.device, config.precision)
     prepare_environment(choice.device)
@@ -232,6 +237,7 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
         precision=choice.precision,
         message="",
     )
+    distributed.record_layout(run, config)  # processes, strategy, effective batch
     emit(
         {
             "type": STARTED,
@@ -249,6 +255,9 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
     if config.loss_type != "sigmoid" or config.loss_weights is not None:
         weights = f" with weights {', '.join(f'{w:g}' for w in config.loss_weights)}" if config.loss_weights else ""
         run.log(f"loss: {config.loss_type}{weights}")
+    if config.report_to:
+        check_installed(config.report_to)  # before the model loads: a missing package is said at once
+        run.log(f"also reporting to {describe_trackers(config.report_to)}")
 
     trainer, callback = build_trainer(config, run, choice, emit, cancel, hardware=hardware)
     if cancel.is_set():
@@ -340,8 +349,10 @@ def build_trainer(
     # On GPUs the frozen base is held in the half-precision type; on the CPU it stays fp32 and bf16 runs as autocast.
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(choice.precision) if choice.device != "cpu" else None
     model = load_model(resolved, dtype=dtype, trust_remote_code=config.trust_remote_code)
+    if config.init_adapter:  # go on training this adapter (see init_adapter); TRL keeps a frozen copy as reference
+        model = start_from_adapter(model, config.init_adapter, resolved.display_name)
     if choice.device != "cpu":
-        model.to(choice.device)
+        model.to(distributed.placement(choice.device))  # under accelerate: this process's own GPU
 
     stage("preparing the data: tokenizing the preference pairs", 0.85)
     has_main_eval = splits.eval is not None and len(splits.eval) > 0
@@ -360,9 +371,11 @@ def build_trainer(
     )
     callback = EngineCallback(emit, cancel, eval_sets=list(eval_dataset) if isinstance(eval_dataset, dict) else None)
     trainer_class: type = DPOTrainer
-    if config.reference_cache:  # reference log-probs from the cache shared by all runs (computed once per pair)
+    if config.method != "dpo":  # ORPO, CPO, SimPO, KTO: their own TRL trainer and config, never the reference cache
+        trainer_class, args, eval_dataset = method_trainer(config, args, eval_dataset, run.log)
+    elif config.reference_cache and distributed.single_process():  # the reference log-probs cache of all runs
         scope = CacheScope(
-            model=model_fingerprint(resolved.location),
+            model=scope_fingerprint(resolved.location, config.init_adapter),
             precision=choice.precision,
             device=choice.device,
             max_length=config.max_length,
@@ -375,8 +388,8 @@ def build_trainer(
         train_dataset=splits.train,
         eval_dataset=eval_dataset if args.eval_strategy != "no" else None,
         processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[callback],
+        peft_config=None if config.init_adapter else peft_config,
+        callbacks=[callback, *distributed.stop_callbacks(cancel)],
     )
     trainer.remove_callback(PrinterCallback)  # our events replace its prints
     kept = trainer.train_dataset
@@ -475,7 +488,7 @@ def dpo_arguments(config: RunConfig, run: Run, choice: DeviceChoice, has_eval: b
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
-        report_to="none",
+        **tracker_arguments(config.report_to, run.path, config.name or run.id),
         disable_tqdm=True,
         dataloader_pin_memory=choice.device == "cuda",
     )

@@ -17,6 +17,7 @@ import tomllib
 
 from dpostudio.core.data.formats import DATA_FORMATS
 from dpostudio.core.data.problems import DEFAULT_DROP, PROBLEM_KINDS
+from dpostudio.core.training.backends.selection import BACKEND_HELP, BACKENDS
 from dpostudio.core.training.config_values import (
     EVAL_SET_NAME,
     ConfigError,
@@ -33,6 +34,8 @@ from dpostudio.core.training.config_values import (
 )
 from dpostudio.core.training.device import DEVICES, PRECISIONS
 from dpostudio.core.training.losses import LOSS_HELP, LOSS_NAMES, LOSS_SUGGESTIONS
+from dpostudio.core.training.method_choices import METHOD_HELP, METHOD_NAMES, check_method_settings
+from dpostudio.core.training.trackers import TRACKER_HELP, TRACKER_NAMES, TRACKER_SUGGESTIONS, check_tracker_names
 
 __all__ = [  # the configuration, and the value helpers the CLI, the app and the tests import from here
     "DEFAULT_DATASET",
@@ -54,6 +57,7 @@ DEFAULT_DATASET = "builtin:demo"
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adamw_8bit", "paged_adamw_8bit")
 PROMPT_TEMPLATES = ("chat", "alpaca", "none")
+STRATEGIES = ("ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3")  # how several GPUs share a run (``devices``)
 
 
 def _f(
@@ -106,6 +110,13 @@ class RunConfig:
     )
     trust_remote_code: bool = _f(
         False, "Model", "Allow the model repository to run its own Python code. Only for models you trust."
+    )
+    init_adapter: str | None = _f(
+        None,
+        "Model",
+        "Start from this LoRA adapter folder (a run's adapter or checkpoint) instead of a new adapter; its own LoRA "
+        "settings apply and it is also the DPO reference. Iterative rounds use it. Empty: a new adapter.",
+        optional=True,
     )
     # Data
     dataset: str = _f(
@@ -181,6 +192,14 @@ class RunConfig:
         optional=True,
     )
     # DPO
+    method: str = _f(
+        "dpo",
+        "DPO",
+        "The training method: 'dpo' (with the loss below), or a relative with its own trainer: 'orpo', 'cpo' and "
+        "'simpo' need no reference model; 'kto' learns from answers marked good or bad (no pairs needed).",
+        choices=METHOD_NAMES,
+        choice_help=METHOD_HELP,
+    )
     beta: float = _f(
         0.1,
         "DPO",
@@ -199,6 +218,7 @@ class RunConfig:
         check=check_loss_type,
         suggestions=LOSS_SUGGESTIONS,
         choice_help=LOSS_HELP,
+        related=("method",),
     )
     loss_weights: list[float] | None = _f(
         None,
@@ -206,7 +226,7 @@ class RunConfig:
         "Weight of each loss in loss_type, in the same order, e.g. [1.0, 1.0] for sigmoid+sft (empty: 1.0 each).",
         optional=True,
         check=check_weights,
-        related=("loss_type",),
+        related=("loss_type", "method"),
     )
     label_smoothing: float | None = _f(
         None,
@@ -218,7 +238,7 @@ class RunConfig:
         max=0.5,
         max_exclusive=True,
         optional=True,
-        related=("loss_type",),
+        related=("loss_type", "method"),
     )
     discopop_tau: float = _f(
         0.05,
@@ -228,6 +248,31 @@ class RunConfig:
         min=0.0,
         min_exclusive=True,
         max=10.0,
+    )
+    simpo_gamma: float = _f(
+        0.5,
+        "DPO",
+        "SimPO only: the margin by which the chosen answer's reward must beat the rejected one's (the paper's gamma; "
+        "TRL divides it by beta). The paper keeps it about half of beta.",
+        min=0.0,
+        max=100.0,
+    )
+    desirable_weight: float = _f(
+        1.0,
+        "DPO",
+        "KTO only: weight of the answers marked good. When good and bad answers are unequal in number, raise the "
+        "weight of the rarer kind so that weight × count is about the same for both.",
+        min=0.0,
+        min_exclusive=True,
+        max=100.0,
+    )
+    undesirable_weight: float = _f(
+        1.0,
+        "DPO",
+        "KTO only: weight of the answers marked bad (see desirable weight).",
+        min=0.0,
+        min_exclusive=True,
+        max=100.0,
     )
     max_length: int = _f(
         256, "DPO", "Longest prompt + answer in tokens; longer rows are truncated.", min=16, max=131072
@@ -268,7 +313,9 @@ class RunConfig:
         "Optimizer. Plain AdamW works everywhere; 8-bit ones need bitsandbytes and CUDA.",
         choices=OPTIMIZERS,
     )
-    per_device_batch_size: int = _f(4, "Optimisation", "Pairs per step on the device.", min=1, max=4096)
+    per_device_batch_size: int = _f(
+        4, "Optimisation", "Pairs per step on the device.", min=1, max=4096, related=("method",)
+    )
     gradient_accumulation_steps: int = _f(
         1,
         "Optimisation",
@@ -308,6 +355,35 @@ class RunConfig:
         "Compute the reference model's log-probs once per pair and keep them on this computer for every later run "
         "(evaluations, resumes, sweeps, rounds): no reference forward pass at each step.",
     )
+    devices: int = _f(
+        1,
+        "Precision & device",
+        "How many GPUs (one process each) to train on. Above 1 the run is launched through accelerate on this "
+        "machine; on a computer without NVIDIA GPUs it means that many CPU processes (slow: for trying the set-up "
+        "out). Effective batch = batch × devices × accumulation. For a cluster, export a launch bundle.",
+        min=1,
+        max=1024,
+    )
+    strategy: str = _f(
+        "ddp",
+        "Precision & device",
+        "How several devices share the work (used when devices is above 1, and in launch bundles).",
+        choices=STRATEGIES,
+        choice_help={
+            "ddp": "every GPU holds the whole model; simplest and fastest when the model fits on one GPU",
+            "fsdp": "weights, gradients and optimizer state are split across the GPUs (PyTorch FSDP); GPUs only",
+            "deepspeed-zero2": "gradients and optimizer state are split (DeepSpeed ZeRO-2); needs deepspeed",
+            "deepspeed-zero3": "weights too are split (DeepSpeed ZeRO-3): models too big for one GPU; needs deepspeed",
+        },
+    )
+    backend: str = _f(
+        "auto",
+        "Precision & device",
+        "Which library trains: auto uses Apple's MLX on an Apple Silicon Mac where it is installed and can train "
+        "this model with these options (faster there), and PyTorch (TRL) everywhere else. MLX has fewer options.",
+        choices=BACKENDS,
+        choice_help=BACKEND_HELP,
+    )
     # Evaluation & saving
     eval_steps: int | None = _f(
         10, "Evaluation & saving", "Evaluate every N steps (empty: only at the end).", min=1, optional=True
@@ -325,6 +401,15 @@ class RunConfig:
     save_total_limit: int | None = _f(
         2, "Evaluation & saving", "Keep only the newest N checkpoints.", min=1, optional=True
     )
+    report_to: list[str] = _f(
+        [],
+        "Evaluation & saving",
+        "Also send the metrics to these experiment trackers (" + ", ".join(TRACKER_NAMES) + "); empty: none. "
+        "DPO Studio's own charts and metric log are kept either way; each tracker writes inside the run folder.",
+        check=check_tracker_names,
+        suggestions=TRACKER_SUGGESTIONS,
+        choice_help=TRACKER_HELP,
+    )
     # Run
     name: str | None = _f(None, "Run", "A name for this run (shown in the run list).", optional=True)
 
@@ -335,6 +420,7 @@ class RunConfig:
         if not self.lora_target_modules:
             raise ConfigError("lora_target_modules", "name at least one module or 'all-linear'")
         check_loss_settings(self)
+        check_method_settings(self)
 
     def replace(self, **changes: Any) -> RunConfig:
         return RunConfig.from_dict({**self.to_dict(), **changes})

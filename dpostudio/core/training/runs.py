@@ -353,6 +353,32 @@ def get_run(run_id: str) -> Run:
     return Run(path)
 
 
+def import_run(source: str | Path) -> Run:
+    """Copy a run folder made elsewhere (a cluster, a launch bundle, another computer) into the runs folder, where
+    the app's panes and the CLI find it like any other run. The copy keeps its name (``-2`` etc. if taken)."""
+    import shutil
+
+    source = Path(source).expanduser()
+    if not source.is_dir():
+        raise RunError(f"{source} is not a folder; give the run folder (the one that holds run.json)")
+    if not (source / "run.json").is_file() or not (source / "config.toml").is_file():
+        inner = sorted(p.parent for p in source.glob("*/run.json"))
+        hint = f" (it holds runs: {', '.join(p.name for p in inner[:3])}; import one of them)" if inner else ""
+        raise RunError(f"{source} is not a run folder: it has no run.json and config.toml{hint}")
+    root = runs_dir()
+    if source.resolve().parent == root.resolve():
+        return Run(source.resolve())  # already among the runs
+    target, n = root / source.name, 1
+    while target.exists():
+        n += 1
+        target = root / f"{source.name}-{n}"
+    shutil.copytree(source, target)
+    run = Run(target)
+    if run.info().get("status") == RUNNING:  # its process is on another computer: here it can only be resumed
+        run.update_info(status=INTERRUPTED, message=f"copied from {source} while it was still training there")
+    return run
+
+
 def list_runs() -> list[Run]:
     """All runs, newest first."""
     runs = [Run(p.parent) for p in runs_dir().glob("*/run.json")]

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from dpostudio.core.training.run_config import DEFAULT_MODEL, ConfigError, RunConfig, field_default
+from dpostudio.ui.training.backend_line import BackendLine
 
 if TYPE_CHECKING:
     _MixinBase = QWidget  # only ever mixed into a QWidget (``TrainingPane``)
@@ -50,6 +51,9 @@ LABELS = {
     "loss_type": "Loss",
     "loss_weights": "Loss weights",
     "discopop_tau": "DiscoPOP tau (τ)",
+    "simpo_gamma": "SimPO gamma (γ)",
+    "desirable_weight": "KTO good weight",
+    "undesirable_weight": "KTO bad weight",
     "max_length": "Max length (tokens)",
     "lora_r": "Rank r",
     "lora_alpha": "Alpha",
@@ -204,7 +208,11 @@ class FieldEditor:
 
     def set_value(self, value: Any) -> None:
         if isinstance(self.widget, QComboBox):
-            self.widget.setCurrentText(str(value))
+            if isinstance(value, list):  # a list field with suggestions (report_to): "a, b", or "none" when empty
+                text = format_value(value) or ("none" if self.widget.findText("none") >= 0 else "")
+            else:
+                text = str(value)
+            self.widget.setCurrentText(text)
         elif isinstance(self.widget, QCheckBox):
             self.widget.setChecked(bool(value))
         else:
@@ -285,6 +293,9 @@ class ConfigFormMixin(_MixinBase):
                 label.setToolTip(spec.metadata["help"])
                 label.setBuddy(editor.widget)
                 layout.addRow(label, editor.container)
+                if spec.name == "backend":  # which backend the run will use and why; unused fields greyed
+                    self.backend_line = BackendLine(box)
+                    layout.addRow("", self.backend_line.label)
                 editor.connect(functools.partial(self._on_field_changed, spec.name))
                 self.editors[spec.name] = editor
             shorter = 0 if heights[0] <= heights[1] else 1
@@ -314,9 +325,15 @@ class ConfigFormMixin(_MixinBase):
             elif name in self.editors:
                 self.editors[name].set_value(value)
         self.validate_form()
+        self.refresh_backend()
+
+    def refresh_backend(self, *_args: Any) -> None:
+        if hasattr(self, "backend_line"):
+            self.backend_line.refresh(self.values(), self.model_spec() or DEFAULT_MODEL, self.editors)
 
     def _on_field_changed(self, name: str) -> None:
         self._on_form_edited()
+        self.refresh_backend()
         error = self.validate_field(name)
         for other, editor in self.editors.items():  # fields checked against this one (loss_weights: loss_type)
             if name in editor.spec.metadata.get("related", ()):

@@ -121,6 +121,7 @@ class TrainingPane(PastRunsMixin, EstimatesMixin, ModelPickerMixin, ConfigFormMi
         self._estimate_timer.setSingleShot(True)
         self._estimate_timer.setInterval(250)
         self._estimate_timer.timeout.connect(self.update_estimates)
+        self._estimate_timer.timeout.connect(self._update_spread)
         self._remember_timer = QTimer(self)  # the form's values are written shortly after each edit
         self._remember_timer.setSingleShot(True)
         self._remember_timer.setInterval(500)
@@ -165,6 +166,7 @@ class TrainingPane(PastRunsMixin, EstimatesMixin, ModelPickerMixin, ConfigFormMi
         self._set_tab_order()
 
         self.controller.event.connect(self._on_event)
+        self.modelChanged.connect(self.refresh_backend)  # the backend depends on the model's architecture
         self.controller.finished.connect(self._on_finished)
         self.controller.crashed.connect(lambda text, _tb: self.message.emit("error", f"training crashed: {text}"))
         self.set_values(RunConfig().to_dict())
@@ -257,6 +259,26 @@ class TrainingPane(PastRunsMixin, EstimatesMixin, ModelPickerMixin, ConfigFormMi
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.train_again_button)
+        self.spread_label = QLabel(self.action_box)  # processes and effective batch (bundle_dialog.spread_words)
+        self.spread_label.setObjectName("spread_summary")
+        self.spread_label.setWordWrap(True)
+        self.bundle_button = QPushButton("Export launch bundle…", self.action_box)
+        self.bundle_button.setObjectName("bundle_button")
+        self.bundle_button.setToolTip("Write a folder that trains this run with accelerate on a cluster or elsewhere")
+        self.bundle_button.clicked.connect(self.export_launch_bundle)
+        layout.addWidget(self.spread_label)
+        layout.addWidget(self.bundle_button)
+
+    @Slot()
+    def export_launch_bundle(self) -> None:
+        from dpostudio.ui.training.bundle_dialog import open_bundle_dialog
+
+        open_bundle_dialog(self)
+
+    def _update_spread(self) -> None:
+        from dpostudio.ui.training.bundle_dialog import spread_words
+
+        self.spread_label.setText(spread_words(self.values()))
 
     @Slot(int)
     def _on_preset_chosen(self, index: int) -> None:

@@ -64,10 +64,12 @@ def train_in_child(config: dict | None, resume: str | None, events, cancel) -> N
 
 
 def _train(config: dict | None, resume: str | None, emit, cancel) -> dict:
-    from dpostudio.core.training.engine import train
+    from dpostudio.core.training.launcher import train_anywhere  # the engine, or accelerate when devices > 1
     from dpostudio.core.training.run_config import RunConfig
 
-    run = train(RunConfig.from_dict(config) if config is not None else None, emit, cancel, resume=resume)
+    run = train_anywhere(RunConfig.from_dict(config) if config is not None else None, emit, cancel, resume=resume)
+    if run is None:  # several processes ended before making the run folder: the failed event said why
+        return {"run_id": None, "status": FAILED, "message": "the training processes ended before the run started"}
     info = run.info()
     return {"run_id": run.id, "status": run.status(info), "message": info.get("message", "")}
 
