@@ -211,3 +211,26 @@ def test_offline_mode_is_explained(small_folder, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(PublishError, match="offline mode is on"):
         push_folder(small_folder, "x", token=TOKEN, endpoint="http://127.0.0.1:9")
+
+
+def test_a_generated_preference_dataset_folder_is_pushed_as_a_dataset(hub, tmp_path):
+    """A folder made by ``dpostudio generate`` (pairs, every candidate, the rankings, its card) goes up as a dataset
+    repo through the same publish code, its own README (whose front matter points at pairs.jsonl) kept."""
+    from dpostudio.core.loop.pairs import PairSettings, write_dataset
+    from dpostudio.core.loop.records import append_jsonl
+
+    folder = tmp_path / "generated"
+    folder.mkdir()
+    for i, (answers, scores) in enumerate(((["a", "bb", "ccc"], [1, 2, 3]), (["x", "y", "z"], [3, 1, 2]))):
+        record = {"index": i, "prompt": f"prompt {i}", "messages": [{"role": "user", "content": f"prompt {i}"}],
+                  "candidates": [{"text": text} for text in answers]}
+        append_jsonl(folder / "candidates.jsonl", record)
+        append_jsonl(folder / "rankings.jsonl", {"index": i, "status": "ok", "scores": scores})
+    card = write_dataset(folder, PairSettings(), {"generator": {"model": "m"}, "sampling": {"k": 3}})
+    assert card["counts"]["pairs"] == 2
+    result = push_dataset(folder, "generated-pairs", token=TOKEN, endpoint=hub.url)
+    repo = hub.repo("alice/generated-pairs", "dataset")
+    assert {"pairs.jsonl", "candidates.jsonl", "rankings.jsonl", "card.json", "README.md"} <= set(repo.files)
+    assert repo.files["README.md"] == (folder / "README.md").read_bytes()
+    assert "pairs.jsonl" in str(read_front_matter(repo.files["README.md"].decode()).get("configs"))
+    assert result.url == f"{hub.url}/datasets/alice/generated-pairs"
