@@ -126,7 +126,7 @@ def test_a_reference_free_run_has_no_reference_model(embedded_model, eight_pairs
         assert getattr(trainer, "ref_model", None) is None
         assert not hasattr(trainer, "cache_uses")  # not the reference-cache DPO subclass
         assert type(trainer).__name__ == {"orpo": "ORPOTrainer", "kto": "KTOTrainer"}[method]
-        assert len(trainer.train_dataset) == 6
+        assert len(trainer.train_dataset) == {"orpo": 6, "kto": 12}[method]  # KTO: each pair is two answers
 
     # ORPO (and CPO) keep rows whose prompt fills max_length, with no answer token (NaN log-probabilities): they are
     # left out as DPO and KTO do, and a run with none left is refused in words
