@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -91,17 +92,21 @@ def test_a_random_sweep_runs_its_trials_as_tagged_runs_and_ranks_them(embedded_m
 
 def test_the_pruner_stops_a_trial_with_a_ruinous_learning_rate(embedded_model, small_pairs):
     settings = base_settings(small_pairs, steps=2) | {"eval_steps": 1, "save_steps": 50}
-    spec = SweepSpec("prune", parse_space(["lr=loguniform:1e-5:1.0"]), base=settings, n_trials=2,
+    spec = SweepSpec("prune", parse_space(["lr=loguniform:1e-5:1.0"]), base=settings, n_trials=3,
                      sampler="random", pruner="median", prune_after_trials=1)
     sweep = create_sweep(spec)
     sweep.enqueue({"learning_rate": 5e-4})
     sweep.enqueue({"learning_rate": 1.0})  # one Adam step of size 1 on every LoRA weight: a ruined model
+    sweep.enqueue({"learning_rate": 5e-4})  # the first again: no worse than the median, so it runs to the end
     events = []
+    cancel = threading.Event()
     started = time.monotonic()
-    assert run_sweep(sweep, events.append) == [0, 1]
-    print(f"2 trials in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    assert run_sweep(sweep, events.append, cancel) == [0, 1, 2]  # a pruned trial does not stop the sweep
+    print(f"3 trials in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    assert not cancel.is_set()  # pruning stops the trial's run only, never the caller's Stop
 
-    good, bad = sweep.trials()
+    good, bad, after = sweep.trials()
+    assert after.state == TrialState.COMPLETE, after.user_attrs
     assert good.state == TrialState.COMPLETE, good.user_attrs
     assert bad.state == TrialState.PRUNED, bad.user_attrs
     assert bad.intermediate_values and min(bad.intermediate_values) == 1
@@ -115,9 +120,9 @@ def test_the_pruner_stops_a_trial_with_a_ruinous_learning_rate(embedded_model, s
     end = [e for e in events if e.get("type") == "cancelled"]
     assert end and end[-1]["reason"] == "pruned" and end[-1]["trial"] == 1
     trial_ends = [e for e in events if e.get("type") == "trial" and e["state"] != "running"]
-    assert [(e["trial"], e["state"]) for e in trial_ends] == [(0, "finished"), (1, "pruned")]
-    assert [counted(t) for t in sweep.trials()] == [True, True]
-    assert [r["state"] for r in top(sweep)] == ["finished", "pruned"]
+    assert [(e["trial"], e["state"]) for e in trial_ends] == [(0, "finished"), (1, "pruned"), (2, "finished")]
+    assert [counted(t) for t in sweep.trials()] == [True, True, True]
+    assert [r["state"] for r in top(sweep)] == ["finished", "finished", "pruned"]
 
 
 def test_a_sweep_killed_mid_trial_resumes_and_accounts_for_every_trial_once(embedded_model, small_pairs,

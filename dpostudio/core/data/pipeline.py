@@ -21,7 +21,7 @@ from dpostudio.core.data.filters import apply_filters, suggest_filters
 from dpostudio.core.data.formats import Detection, RowError, detect_format, normalize_row
 from dpostudio.core.data.problems import UNUSABLE, DataError, Problem, check_drop_kinds, summarize
 from dpostudio.core.data.sources import BUILTIN_DEMO_DIR, LOCAL_FORMATS, load_raw, source_label  # noqa: F401  (public names)
-from dpostudio.core.data.stats import PairStats, compute_stats, measure
+from dpostudio.core.data.stats import PairStats, compute_stats, length_bias, measure
 from dpostudio.core.data.templates import ALPACA_TEMPLATE, PairPreview, preview_pair, template_pairs  # noqa: F401
 from dpostudio.core.data.validation import apply_policy, validate_pairs
 from dpostudio.core.errors import UserError
@@ -62,6 +62,7 @@ class PreferenceSplits:
     dropped: dict[str, int] = field(default_factory=dict)  # rows left out, per problem kind (+ "unusable")
     train_rows: list[int] = field(default_factory=list)  # source row numbers (1-based) in each split
     eval_rows: list[int] = field(default_factory=list)
+    length_bias: dict[str, Any] | None = None  # the training pairs' chosen-vs-rejected lengths (stats.length_bias)
 
 
 @dataclass
@@ -261,6 +262,7 @@ def load_splits(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = N
         prepared.dropped,
         [p["row"] for p in prepared.train],
         [p["row"] for p in prepared.eval or []],
+        length_bias(measure(prepared.train, None, template=config.prompt_template), "characters"),
     )
 
 

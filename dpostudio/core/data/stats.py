@@ -8,7 +8,7 @@ Without a tokenizer lengths are counted in characters (and truncation cannot be 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dpostudio.core.data.templates import template_pairs, token_lengths
 
@@ -166,3 +166,27 @@ def format_stats(stats: PairStats) -> list[str]:
         lines.append(f"rows over max length {stats.max_length}: {stats.over_max_length}")
     lines.extend(f"warning: {w}" for w in stats.warnings)
     return lines
+
+
+def length_bias(lengths: list[tuple[int, int, int]], unit: str) -> dict[str, Any] | None:
+    """The chosen-vs-rejected length figures of a split as a run keeps them (``run.json``'s ``length_bias``) for
+    the diagnostics: the share of pairs whose chosen answer is longer and the mean lengths; None without pairs."""
+    stats = compute_stats(lengths, unit=unit)
+    if stats.chosen_longer_share is None or stats.chosen is None or stats.rejected is None:
+        return None
+    return {
+        "chosen_longer_share": stats.chosen_longer_share,
+        "chosen_mean": stats.chosen.mean,
+        "rejected_mean": stats.rejected.mean,
+        "unit": unit,
+    }
+
+
+def length_bias_words(bias: dict[str, Any]) -> str:
+    """``length_bias`` in a sentence, as the findings quote it."""
+    share = float(bias["chosen_longer_share"])
+    unit = bias.get("unit", "characters")
+    return (
+        f"in the training pairs the chosen answer is the longer one in {share:.0%} of pairs (mean "
+        f"{float(bias['chosen_mean']):.0f} vs {float(bias['rejected_mean']):.0f} {unit})"
+    )

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dpostudio.core.data.stats import length_bias_words
 from dpostudio.core.diagnostics import rules
 from dpostudio.core.diagnostics import thresholds as T
 
@@ -90,7 +91,7 @@ WORDS: dict[str, _Words] = {
     ),
     SATURATED: _Words(
         WARNING,
-        "Too easy: reward accuracy reached 100 % early",
+        "Too easy: reward accuracy near 100 % early",
         "The model ranks every pair right almost from the start and keeps pushing the margins up. Pairs this easy "
         "are usually told apart by a surface feature (length, tone, formatting) rather than by quality, and the "
         "growing margins then teach the model that feature.",
@@ -102,7 +103,9 @@ WORDS: dict[str, _Words] = {
         WARNING,
         "Overfitting: better on the training pairs, worse on the held-out ones",
         "The model keeps improving on the pairs it trains on but gets worse on pairs it has not seen: it is "
-        "memorising the training pairs instead of learning the preference behind them.",
+        "memorising the training pairs instead of learning the preference behind them. On an extra held-out set "
+        "written in another style it means what the model learned does not carry over to answers worded "
+        "differently: it learned the training pairs' style rather than the preference.",
         "Use the checkpoint nearest the step where this began, or train for fewer steps or epochs; lower the "
         "learning rate, raise beta, add LoRA dropout, or add more (and more varied) pairs.",
     ),
@@ -161,10 +164,13 @@ RULES: dict[str, rules.Rule] = {
 class RunWatcher:
     """Feed it a run's records in step order; it says what is new."""
 
-    def __init__(self, max_steps: int | None = None):
+    def __init__(
+        self, max_steps: int | None = None, *, reference_free: bool = False, length_bias: dict[str, Any] | None = None
+    ):
         self.max_steps = max_steps
+        self.length_bias = length_bias  # the training pairs' length figures (data.stats.length_bias), if known
         self.findings: list[Finding] = []
-        self._history = rules.History()
+        self._history = rules.History(reference_free=reference_free)
         self._reported: dict[str, int] = {}  # kind -> the step at which it was last returned by feed
 
     def feed(self, record: dict[str, Any]) -> list[Finding]:
@@ -175,7 +181,11 @@ class RunWatcher:
         for kind, rule in RULES.items():
             if not (trends or (kind == COLLAPSE and alarm)):
                 continue
+            if kind == BOTH_REWARDS_FALLING and self._history.reference_free:
+                continue  # without a reference model the rewards are β·log p: always below 0, never "falling"
             hit = rule(self._history, self.max_steps)
+            if hit is not None and kind == SATURATED and self.length_bias:
+                hit.evidence += "; " + length_bias_words(self.length_bias)
             if hit is not None and (finding := self._apply(kind, hit, step)) is not None:
                 changed.append(finding)
         return changed
@@ -216,9 +226,15 @@ class RunWatcher:
         return T.UPDATE_EVERY_STEPS
 
 
-def diagnose(records: list[dict[str, Any]], max_steps: int | None = None) -> list[Finding]:
+def diagnose(
+    records: list[dict[str, Any]],
+    max_steps: int | None = None,
+    *,
+    reference_free: bool = False,
+    length_bias: dict[str, Any] | None = None,
+) -> list[Finding]:
     """Replay a whole run's records (in step order) and return its findings."""
-    watcher = RunWatcher(max_steps)
+    watcher = RunWatcher(max_steps, reference_free=reference_free, length_bias=length_bias)
     for record in records:
         watcher.feed(record)
     return watcher.findings

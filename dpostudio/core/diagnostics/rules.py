@@ -1,192 +1,46 @@
 """The rules behind the findings: pure functions of a run's metric history, one per kind of finding.
 
-``History`` keeps every finite value of a run's log and eval records by metric (non-finite ones and gradient spikes
-are noted as they arrive). Each rule looks at the history and returns a ``Hit`` (where the pattern began, the
-evidence in words and as numbers) or None; the titles, meanings and advice live in ``findings``. The thresholds
-and the reasons for their values are in ``thresholds``.
+Each rule looks at the ``History`` (``history``) and returns a ``Hit`` (where the pattern began, the evidence in
+words and as numbers) or None; the titles, meanings and advice live in ``findings``. The thresholds and the reasons
+for their values are in ``thresholds``. Rules that read evaluations read every held-out set of the run: the eval
+split and each extra eval set (``eval_<set>_...``), since a pattern often shows only on data unlike the training
+pairs.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
 from dpostudio.core.diagnostics import thresholds as T
+from dpostudio.core.diagnostics.history import (
+    History,
+    Hit,
+    at_or_before,
+    eval_sets,
+    fmt,
+    mean,
+    of_steps,
+    rolling,
+    span,
+    trend,
+    window,
+)
 from dpostudio.core.training.event_types import (
-    EVAL_LOGPS_CHOSEN,
     EVAL_LOSS,
+    EVAL_PREFIX,
     EVAL_REWARDS_ACCURACIES,
     EVAL_REWARDS_MARGINS,
-    GRAD_NORM,
     LOGPS_CHOSEN,
     LOSS,
     REWARDS_ACCURACIES,
     REWARDS_CHOSEN,
     REWARDS_MARGINS,
     REWARDS_REJECTED,
-    is_eval_metric,
 )
 
-Point = tuple[int, float]  # (step, value)
-WATCHED_FINITE = (LOSS, GRAD_NORM, REWARDS_MARGINS, EVAL_LOSS, EVAL_REWARDS_MARGINS)  # NaN/inf here is divergence
-
-
-@dataclass
-class Hit:
-    """What a rule found: the step where the pattern began and the evidence."""
-
-    step: int
-    evidence: str
-    numbers: dict[str, float] = field(default_factory=dict)
-    cause: str | None = None  # a short phrase completing the kind's title (collapse says which sign it saw)
-
-
-@dataclass
-class History:
-    """A run's metric values so far, by metric, in the order fed."""
-
-    train: dict[str, list[Point]] = field(default_factory=dict)
-    eval: dict[str, list[Point]] = field(default_factory=dict)
-    bad: list[tuple[int, str, float]] = field(default_factory=list)  # (step, metric, value) of NaN/inf values
-    spikes: list[tuple[int, float, float]] = field(default_factory=list)  # (step, grad norm, median before it)
-    train_records: int = 0
-
-    def add(self, record: Mapping[str, Any]) -> tuple[int, bool, bool]:
-        """Take one record; return (its step, whether it is an eval record, whether it raised an alarm)."""
-        step = _int(record.get("step"))
-        is_eval = any(isinstance(k, str) and is_eval_metric(k) for k in record)
-        series = self.eval if is_eval else self.train
-        alarm = False
-        if not is_eval:
-            self.train_records += 1
-        for key, raw in record.items():
-            if key in ("step", "epoch", "type") or not isinstance(key, str):
-                continue
-            value = _float(raw)
-            if value is None:
-                continue
-            if not math.isfinite(value):
-                if key in WATCHED_FINITE:
-                    self.bad.append((step, key, value))
-                    alarm = True
-                continue
-            if key == GRAD_NORM and not is_eval:
-                alarm = self._check_spike(step, value) or alarm
-            if key == REWARDS_ACCURACIES and value == 0 and _float(record.get(REWARDS_MARGINS)) == 0:
-                continue  # the first log, where the policy is the reference: every pair ties, none is "right"
-            series.setdefault(key, []).append((step, value))
-        return step, is_eval, alarm
-
-    def _check_spike(self, step: int, value: float) -> bool:
-        before = [v for _, v in self.train.get(GRAD_NORM, [])[-T.GRAD_SPIKE_HISTORY :]]
-        if len(before) < T.GRAD_SPIKE_MIN_HISTORY:
-            return False
-        median = statistics.median(before)
-        if median > 0 and value >= T.GRAD_SPIKE_FACTOR * median:
-            self.spikes.append((step, value, median))
-            return True
-        return False
-
-    def due(self) -> bool:
-        """Whether the trend rules should look again: every log at first, then about every 1/200 of the logs."""
-        n = self.train_records
-        return n <= T.FULL_CHECK_POINTS or n % math.ceil(n / T.FULL_CHECK_POINTS) == 0
-
-
-# ---- numbers --------------------------------------------------------------------------------------------
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        return 0
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-@dataclass(frozen=True)
-class Trend:
-    """A least-squares line through (step, value) points."""
-
-    slope: float
-    t: float  # the slope in standard errors (±inf for a perfect line)
-    start: float  # the line at the first point's step
-    end: float  # the line at the last point's step
-
-    @property
-    def change(self) -> float:
-        return self.end - self.start
-
-
-def trend(points: list[Point]) -> Trend | None:
-    n = len(points)
-    if n < 3:
-        return None
-    xs = [float(s) for s, _ in points]
-    ys = [v for _, v in points]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        return None
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
-    intercept = my - slope * mx
-    ssr = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys, strict=True))
-    se = math.sqrt(ssr / (n - 2) / sxx)
-    t = slope / se if se > 0 else (math.copysign(math.inf, slope) if slope else 0.0)
-    return Trend(slope, t, intercept + slope * xs[0], intercept + slope * xs[-1])
-
-
-def window(n: int) -> int:
-    """How many logs one end of a trend averages."""
-    return max(T.MIN_WINDOW, int(n * T.WINDOW_FRACTION))
-
-
-def mean(points: list[Point]) -> float:
-    return statistics.fmean(v for _, v in points)
-
-
-def rolling(points: list[Point], k: int) -> list[tuple[int, float]]:
-    """(step of the window's last point, mean of the window) for each window of ``k`` consecutive points."""
-    out, total = [], 0.0
-    for i, (step, value) in enumerate(points):
-        total += value
-        if i >= k:
-            total -= points[i - k][1]
-        if i >= k - 1:
-            out.append((step, total / k))
-    return out
-
-
-def fmt(value: float) -> str:
-    size = abs(value)
-    spec = ".0f" if size >= 100 else ".1f" if size >= 10 else ".2f" if size >= 1 else ".3f"
-    return format(value, spec)
-
-
-def span(points: list[Point]) -> str:
-    first, last = points[0][0], points[-1][0]
-    return f"step {first}" if first == last else f"steps {first}–{last}"
-
-
-def _at_or_before(points: list[Point], step: int, k: int) -> list[Point]:
-    return [p for p in points if p[0] <= step][-k:]
-
-
-def _of(max_steps: int | None) -> str:
-    return f" of {max_steps}" if max_steps else ""
+__all__ = ["History", "Hit", "Rule"]
 
 
 # ---- the rules ------------------------------------------------------------------------------------------
@@ -203,7 +57,7 @@ def likelihood_displacement(h: History, max_steps: int | None) -> Hit | None:
         chosen = h.train.get(REWARDS_CHOSEN, [])
         # rewards/chosen compares each batch with the starting model on the same answers, so unlike the log-probs
         # it does not swing with the batches' lengths: it confirms the fall is real
-        below_reference = not chosen or mean(chosen[-k:]) <= -T.BELOW_REFERENCE
+        below_reference = h.reference_free or not chosen or mean(chosen[-k:]) <= -T.BELOW_REFERENCE
         if (
             tl is not None
             and tm is not None
@@ -219,34 +73,54 @@ def likelihood_displacement(h: History, max_steps: int | None) -> Hit | None:
                 f"logps/chosen fell from {fmt(first)} ({span(lp[:k])}) to {fmt(last)} ({span(lp[-k:])}) while "
                 f"rewards/margins rose from {fmt(m_first)} to {fmt(m_last)}"
             )
-            if chosen:
+            if chosen and not h.reference_free:
                 text += f"; rewards/chosen is {fmt(mean(chosen[-k:]))} (below the starting model)"
             parts.append(text)
             numbers.update(
                 {"logps/chosen from": first, "logps/chosen to": last, "margins from": m_first, "margins to": m_last}
             )
-    elp, emg = h.eval.get(EVAL_LOGPS_CHOSEN, []), dict(h.eval.get(EVAL_REWARDS_MARGINS, []))
-    if len(elp) >= 2:
+    main_margins = dict(h.eval.get(EVAL_REWARDS_MARGINS, []))
+    for name, prefix in eval_sets(h):
+        elp, emg = h.eval.get(prefix + LOGPS_CHOSEN, []), dict(h.eval.get(prefix + REWARDS_MARGINS, []))
+        if len(elp) < 2:
+            continue
         peak = max(elp[:-1], key=lambda p: p[1])
         latest = elp[-1]
-        if (
-            _clear_drop(peak[1], latest[1])
-            and peak[0] in emg
-            and latest[0] in emg
-            and emg[latest[0]] - emg[peak[0]] >= T.MARGIN_MIN_RISE
-        ):
-            starts.append(peak[0])
-            parts.append(
-                f"eval_logps/chosen fell from {fmt(peak[1])} (step {peak[0]}) to {fmt(latest[1])} (step {latest[0]}) "
-                f"while eval_rewards/margins rose from {fmt(emg[peak[0]])} to {fmt(emg[latest[0]])}"
-            )
-            numbers.update({"eval_logps/chosen from": peak[1], "eval_logps/chosen to": latest[1]})
+        if not _clear_drop(peak[1], latest[1], short=True):
+            continue
+        # the margins that rose: this set's own, else the eval split's (the model separates training-like pairs
+        # better and better while the held-out set's chosen answers lose probability)
+        rising = [
+            (label, m)
+            for label, m in ((prefix, emg), (EVAL_PREFIX, main_margins))
+            if peak[0] in m and latest[0] in m and m[latest[0]] - m[peak[0]] >= T.MARGIN_MIN_RISE
+        ]
+        if not rising:
+            continue
+        label, m = rising[0]
+        starts.append(peak[0])
+        drop = peak[1] - latest[1]
+        text = (
+            f"{prefix}logps/chosen fell from {fmt(peak[1])} (step {peak[0]}) to {fmt(latest[1])} "
+            f"(step {latest[0]}; {drop / abs(peak[1]):.0%} lower) while {label}rewards/margins rose from "
+            f"{fmt(m[peak[0]])} to {fmt(m[latest[0]])}"
+        )
+        chosen_reward = dict(h.eval.get(prefix + REWARDS_CHOSEN, [])).get(latest[0])
+        if chosen_reward is not None:
+            text += f"; {prefix}rewards/chosen is {fmt(chosen_reward)}"
+        parts.append(text if name == "eval" else f"on the held-out set '{name}': {text}")
+        numbers.update({f"{prefix}logps/chosen from": peak[1], f"{prefix}logps/chosen to": latest[1]})
     return Hit(min(starts), "; ".join(parts), numbers) if parts else None
 
 
-def _clear_drop(first: float, last: float) -> bool:
+def _clear_drop(first: float, last: float, short: bool = False) -> bool:
+    """Whether a summed log-prob fell clearly: by enough nats and enough of its size. With ``short``, held-out
+    answers (measured on the same pairs every time, so without batch noise) may instead fall by a smaller number of
+    nats that is a large share of a short answer's total."""
     drop = first - last
-    return drop >= T.DISPLACEMENT_MIN_DROP and drop >= T.DISPLACEMENT_MIN_REL_DROP * abs(first)
+    if drop >= T.DISPLACEMENT_MIN_DROP and drop >= T.DISPLACEMENT_MIN_REL_DROP * abs(first):
+        return True
+    return short and drop >= T.DISPLACEMENT_SHORT_MIN_DROP and drop >= T.DISPLACEMENT_SHORT_REL_DROP * abs(first)
 
 
 def saturated(h: History, max_steps: int | None) -> Hit | None:
@@ -276,14 +150,15 @@ def saturated(h: History, max_steps: int | None) -> Hit | None:
             f"climbing from {fmt(m0)} to {fmt(m1)}",
             {"accuracy": mean(streak), "from step": streak[0][0], "margins from": m0, "margins to": m1},
         )
+    # the eval split: the same pairs every time, so a near-perfect first evaluation is not luck
     ea, emg = h.eval.get(EVAL_REWARDS_ACCURACIES, []), dict(h.eval.get(EVAL_REWARDS_MARGINS, []))
     for j, (step, value) in enumerate(ea):
-        if step > limit:
+        if step > T.SATURATED_EVAL_EARLY_FRACTION * max_steps:
             break
-        if value < T.SATURATED_ACCURACY or step not in emg:
+        if value < T.SATURATED_EVAL_ACCURACY or step not in emg:
             continue
         for later_step, later_value in ea[j + 1 :]:
-            if later_value >= T.SATURATED_HOLD and emg.get(later_step, -math.inf) - emg[step] >= T.MARGIN_MIN_RISE:
+            if later_value >= T.SATURATED_EVAL_HOLD and emg.get(later_step, -math.inf) - emg[step] >= T.MARGIN_MIN_RISE:
                 return Hit(
                     step,
                     f"eval_rewards/accuracies was {fmt(value)} at step {step} (of {max_steps}) and "
@@ -299,44 +174,55 @@ def overfitting(h: History, max_steps: int | None) -> Hit | None:
     parts: list[str] = []
     numbers: dict[str, float] = {}
     starts: list[int] = []
-    el = h.eval.get(EVAL_LOSS, [])
+    for name, prefix in eval_sets(h):
+        found = _eval_loss_rising(h, prefix) or _accuracy_gap(h, prefix)
+        if found is not None:
+            step, text, found_numbers = found
+            starts.append(step)
+            parts.append(text if name == "eval" else f"on the held-out set '{name}': {text}")
+            numbers.update(found_numbers)
+    return Hit(min(starts), "; ".join(parts), numbers) if parts else None
+
+
+def _eval_loss_rising(h: History, prefix: str) -> tuple[int, str, dict[str, float]] | None:
+    """The set's eval loss rising at the last evaluations in a row while the training loss falls."""
+    el = h.eval.get(prefix + LOSS, [])
     j = len(el) - 1
     while j > 0 and el[j - 1][1] < el[j][1]:
         j -= 1
-    if el and len(el) - 1 - j >= T.OVERFIT_RISING_EVALS and el[-1][1] - el[j][1] >= T.OVERFIT_MIN_RISE:
-        low = el[j]
-        train_loss = [p for p in h.train.get(LOSS, []) if p[0] >= low[0]]
-        tl = trend(train_loss)
-        if tl is not None and tl.slope < 0 and tl.t <= -T.WEAK_T:
-            starts.append(low[0])
-            parts.append(
-                f"eval_loss rose at {len(el) - 1 - j} evaluations in a row, from {fmt(low[1])} (step {low[0]}) to "
-                f"{fmt(el[-1][1])} (step {el[-1][0]}), while the training loss fell from about {fmt(tl.start)} "
-                f"to {fmt(tl.end)}"
-            )
-            numbers.update(
-                {
-                    "eval_loss low": low[1],
-                    "eval_loss now": el[-1][1],
-                    "train loss from": tl.start,
-                    "train loss to": tl.end,
-                }
-            )
-    ea, ta = h.eval.get(EVAL_REWARDS_ACCURACIES, []), h.train.get(REWARDS_ACCURACIES, [])
-    if len(ea) >= 2:
-        gaps = []
-        for step, value in ea[-2:]:
-            recent = _at_or_before(ta, step, T.ACC_WINDOW)
-            gaps.append((step, mean(recent) - value, mean(recent), value) if len(recent) >= T.MIN_WINDOW else None)
-        before, now = gaps
-        if before and now and now[1] >= T.OVERFIT_ACC_GAP and before[1] >= T.OVERFIT_ACC_GAP_BEFORE:
-            starts.append(before[0])
-            parts.append(
-                f"training accuracy {fmt(now[2])} vs evaluation accuracy {fmt(now[3])} at step {now[0]} "
-                f"(a gap of {now[1]:.0%}; {before[1]:.0%} at step {before[0]})"
-            )
-            numbers.update({"train accuracy": now[2], "eval accuracy": now[3], "accuracy gap": now[1]})
-    return Hit(min(starts), "; ".join(parts), numbers) if parts else None
+    if not el or len(el) - 1 - j < T.OVERFIT_RISING_EVALS or el[-1][1] - el[j][1] < T.OVERFIT_MIN_RISE:
+        return None
+    low = el[j]
+    tl = trend([p for p in h.train.get(LOSS, []) if p[0] >= low[0]])
+    if tl is None or tl.slope >= 0 or tl.t > -T.WEAK_T:
+        return None
+    text = (
+        f"{prefix}loss rose at {len(el) - 1 - j} evaluations in a row, from {fmt(low[1])} (step {low[0]}) to "
+        f"{fmt(el[-1][1])} (step {el[-1][0]}), while the training loss fell from about {fmt(tl.start)} to "
+        f"{fmt(tl.end)}"
+    )
+    numbers = {f"{prefix}loss low": low[1], f"{prefix}loss now": el[-1][1]}
+    return low[0], text, numbers | {"train loss from": tl.start, "train loss to": tl.end}
+
+
+def _accuracy_gap(h: History, prefix: str) -> tuple[int, str, dict[str, float]] | None:
+    """Training accuracy well above the set's accuracy at its last two evaluations."""
+    ea, ta = h.eval.get(prefix + REWARDS_ACCURACIES, []), h.train.get(REWARDS_ACCURACIES, [])
+    if len(ea) < 2:
+        return None
+    gaps = []
+    for step, value in ea[-2:]:
+        recent = at_or_before(ta, step, T.ACC_WINDOW)
+        gaps.append((step, mean(recent) - value, mean(recent), value) if len(recent) >= T.MIN_WINDOW else None)
+    before, now = gaps
+    if not (before and now and now[1] >= T.OVERFIT_ACC_GAP and before[1] >= T.OVERFIT_ACC_GAP_BEFORE):
+        return None
+    text = (
+        f"training accuracy {fmt(now[2])} vs evaluation accuracy {fmt(now[3])} at step {now[0]} "
+        f"(a gap of {now[1]:.0%}; {before[1]:.0%} at step {before[0]})"
+    )
+    key = "eval accuracy" if prefix == EVAL_PREFIX else f"{prefix}accuracy"
+    return before[0], text, {"train accuracy": now[2], key: now[3], "accuracy gap": now[1]}
 
 
 def collapse(h: History, max_steps: int | None) -> Hit | None:
@@ -360,7 +246,7 @@ def collapse(h: History, max_steps: int | None) -> Hit | None:
                     1,
                     first_step,
                     "the loss fell to about 0 early",
-                    f"loss was ≤ {T.COLLAPSE_LOSS_FLOOR} from step {first_step} to {end_step}{_of(max_steps)}",
+                    f"loss was ≤ {T.COLLAPSE_LOSS_FLOOR} from step {first_step} to {end_step}{of_steps(max_steps)}",
                 )
             )
             numbers["loss"] = value

@@ -23,6 +23,11 @@ FULL_CHECK_POINTS: Final = 200  # past 200 logs the trend rules run on about eve
 # ---- likelihood displacement ---------------------------------------------------------------------------
 DISPLACEMENT_MIN_DROP: Final = 5.0  # chosen log-prob down ≥ 5 nats: the chosen answers ≈150× less likely
 DISPLACEMENT_MIN_REL_DROP: Final = 0.05  # and ≥ 5 % of its starting size, so long answers need a proportionate fall
+# held-out answers are often short (a terse correct answer is 10-20 nats in all), so 5 nats is out of their reach;
+# their log-probs are measured on the same pairs every time (no batch noise), so a smaller fall that is a large
+# share of the answer counts too
+DISPLACEMENT_SHORT_MIN_DROP: Final = 2.0  # ≥ 2 nats: the chosen answers ≈7× less likely
+DISPLACEMENT_SHORT_REL_DROP: Final = 0.15  # and ≥ 15 % of their starting size (far beyond rounding or dropout)
 MARGIN_MIN_RISE: Final = 0.1  # margins "rise" by ≥ 0.1 (beta × log-ratio): a visible move on the margins chart
 
 # ---- too easy / saturated ---------------------------------------------------------------------------
@@ -30,6 +35,10 @@ SATURATED_ACCURACY: Final = 0.99  # reward accuracy at 1.0 (0.99 leaves room for
 SATURATED_WINDOW: Final = 5  # five logs in a row at 1.0: one lucky small batch is often all correct, five rarely
 SATURATED_EARLY_FRACTION: Final = 0.1  # "early" = the perfect streak starts in the first tenth of the run
 SATURATED_HOLD: Final = 0.97  # the following logs stay near perfect (≥ 0.97 on average): not a lucky streak
+SATURATED_EVAL_ACCURACY: Final = 0.95  # on the eval split (20-40 pairs): at most one in 20 wrong is near perfect
+SATURATED_EVAL_EARLY_FRACTION: Final = 0.125  # the first evaluation of a run that evaluates 8 times (eval every 10
+# of 80 steps) is the earliest evidence an eval can give; it must be able to speak
+SATURATED_EVAL_HOLD: Final = 0.9  # later evaluations stay ≥ 0.9: the pairs stay easy, the model never had to learn
 
 # ---- overfitting ------------------------------------------------------------------------------------
 OVERFIT_RISING_EVALS: Final = 2  # eval loss up at 2 evaluations in a row (3 evals): one rise can be a wobble

@@ -49,6 +49,7 @@ from dpostudio.core.training.fit import TIGHT, TOO_BIG, check_fit, fit_values
 from dpostudio.core.training.init_adapter import scope_fingerprint, start_from_adapter
 from dpostudio.core.training.losses import resolved_label_smoothing, split_loss_type
 from dpostudio.core.training.memory import find_model_config
+from dpostudio.core.training.method_choices import get_method
 from dpostudio.core.training.methods import method_trainer
 from dpostudio.core.training.ref_cache import CacheScope, RefLogpCache, make_cached_trainer_class
 from dpostudio.core.training.run_config import ConfigError, RunConfig
@@ -86,7 +87,7 @@ def train(
     ``tags`` are written into run.json as soon as the run folder exists (a sweep's name and trial number).
     """
     run, config = distributed.open_run(config, resume)  # a new folder, or resume's (refused while it trains)
-    cancel = distributed.shared_cancel(cancel or threading.Event())  # under accelerate: all processes stop alike
+    cancel = distributed.shared_cancel(RunStop(cancel))  # under accelerate: all processes stop alike
     listener = distributed.event_listener(on_event)  # under accelerate only the main process reports and writes
     if tags:
         run.update_info(**tags)
@@ -134,6 +135,18 @@ def train(
     return run
 
 
+class RunStop(threading.Event):
+    """The flag a run stops on: the caller's ``cancel`` or the run's own decision (a pruned trial). Pruning sets
+    this one only, so the caller's event stays clear and a sweep goes on to its next trial."""
+
+    def __init__(self, outer: threading.Event | None):
+        super().__init__()
+        self._outer = outer
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self._outer is not None and self._outer.is_set())
+
+
 class Diagnostics:
     """Reads the run's log and eval events as they go by (``RunWatcher``) and keeps ``findings.json`` current.
 
@@ -142,8 +155,11 @@ class Diagnostics:
 
     def __init__(self, run: Run, resuming: bool):
         self.run = run
-        self.watcher: RunWatcher | None = RunWatcher() if distributed.is_main_process() else None
+        self.watcher: RunWatcher | None = None
+        self._bias_read = False  # run.json gets the data's length figures once the data is loaded
         try:
+            if distributed.is_main_process():
+                self.watcher = RunWatcher(reference_free=get_method(run.config().method).reference_free)
             if self.watcher is None:  # under accelerate the main process alone keeps findings.json
                 return
             if resuming:  # replay the records the run keeps (up to its checkpoint): the kinds they raised stay raised
@@ -165,6 +181,9 @@ class Diagnostics:
         try:
             if event["type"] == LOG and event["max_steps"] > 0:
                 self.watcher.max_steps = event["max_steps"]
+            if not self._bias_read:
+                self.watcher.length_bias = self.run.info().get("length_bias")
+                self._bias_read = True
             found = self.watcher.feed({"step": event["step"], "epoch": event["epoch"], **event["metrics"]})
             if found:
                 save_findings(self.run.path, self.watcher.findings)
@@ -341,7 +360,11 @@ def build_trainer(
     for set_name, dataset in extra_sets.items():
         run.log(f"data: extra eval set {set_name!r}: {len(dataset)} rows")
     run.update_info(
-        train_rows=len(splits.train), eval_rows=eval_rows, data_format=splits.format, rows_dropped=dict(splits.dropped)
+        train_rows=len(splits.train),
+        eval_rows=eval_rows,
+        data_format=splits.format,
+        rows_dropped=dict(splits.dropped),
+        length_bias=splits.length_bias,
     )
     if extra_sets:
         run.update_info(extra_eval_rows={set_name: len(dataset) for set_name, dataset in extra_sets.items()})

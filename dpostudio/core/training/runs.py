@@ -43,6 +43,7 @@ from dpostudio.core.training.event_types import (
     UNKNOWN,
 )
 from dpostudio.core.training.event_types import STATES as STATES  # the states a run can be in (re-exported)
+from dpostudio.core.training.method_choices import get_method
 from dpostudio.core.training.run_config import RunConfig
 
 if TYPE_CHECKING:
@@ -217,7 +218,12 @@ class Run:
 
         if (self.path / FINDINGS_FILE).is_file():
             return load_findings(self.path)
-        return diagnose(self.records(), self.max_steps())
+        try:
+            reference_free = get_method(self.config().method).reference_free
+        except (OSError, ValueError, KeyError):  # a missing or unreadable config: read it as DPO
+            reference_free = False
+        bias = self.info().get("length_bias")
+        return diagnose(self.records(), self.max_steps(), reference_free=reference_free, length_bias=bias)
 
     # ---- files ----------------------------------------------------------------------------
     def checkpoints(self, *, resumable: bool = False) -> list[Checkpoint]:
