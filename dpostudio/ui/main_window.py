@@ -1,4 +1,5 @@
-"""The main window: Dataset, Training, Metrics, Comparison and Settings panes, menus, status bar, log dock.
+"""The main window: Start, Dataset, Generate, Training, Metrics, Comparison, Sweeps and Settings panes, menus, status
+bar, log dock.
 
 Start-up stays fast: nothing here imports torch/transformers; the device is probed in a background task after the
 window is shown. The Dataset pane, Settings pane and Plugins dialog are imported defensively so the window works

@@ -16,6 +16,10 @@ BUILTIN_DEMO = "builtin:demo"
 # the demo's second held-out set, in another surface style (terse vs full-sentence answers on both sides, wrong
 # answers as fluent as right ones), never trained on: does a run prefer correct answers, or only a style?
 BUILTIN_DEMO_STYLED = "builtin:demo-styled"
+# the demo's training pairs plus minimal pairs (same style and length on both sides, only correctness differs), so
+# that style alone cannot tell chosen from rejected; the same eval split as builtin:demo
+BUILTIN_DEMO_MINIMAL = "builtin:demo-minimal"
+BUILTIN_SOURCES = (BUILTIN_DEMO, BUILTIN_DEMO_STYLED, BUILTIN_DEMO_MINIMAL)
 BUILTIN_DEMO_DIR = RESOURCES_DIR / "demo_pairs"
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 BOM = "\ufeff"
@@ -24,7 +28,7 @@ BOM = "\ufeff"
 def source_label(source: str) -> str:
     """How errors name a source: the file name for local files, the id otherwise."""
     path = Path(source).expanduser()
-    if source not in (BUILTIN_DEMO, BUILTIN_DEMO_STYLED) and path.is_file():
+    if source not in BUILTIN_SOURCES and path.is_file():
         return path.name
     return source
 
@@ -61,15 +65,21 @@ def load_raw(
     if source.startswith(PLUGIN_PREFIX):
         train, heldout = _load_from_plugin(source)
         return _clean(_head(train, first_n)), (_head(heldout, first_n) if heldout is not None else None)
-    if source == BUILTIN_DEMO:
-        from datasets import load_dataset
+    if source in (BUILTIN_DEMO, BUILTIN_DEMO_MINIMAL):
+        from datasets import concatenate_datasets, load_dataset
 
-        files = {"train": str(BUILTIN_DEMO_DIR / "train.jsonl"), "eval": str(BUILTIN_DEMO_DIR / "eval.jsonl")}
-        missing = [f for f in files.values() if not Path(f).is_file()]
+        names = ["train.jsonl", "eval.jsonl"] + (["minimal.jsonl"] if source == BUILTIN_DEMO_MINIMAL else [])
+        missing = [name for name in names if not (BUILTIN_DEMO_DIR / name).is_file()]
         if missing:
-            raise DataError(f"{BUILTIN_DEMO}: the demo file {missing[0]} is missing from this installation")
+            raise DataError(f"{source}: the demo file {missing[0]} is missing from this installation")
+        files = {"train": str(BUILTIN_DEMO_DIR / "train.jsonl"), "eval": str(BUILTIN_DEMO_DIR / "eval.jsonl")}
         ds = load_dataset("json", data_files=files)
-        return _head(ds["train"], first_n), _head(ds["eval"], first_n)
+        train = ds["train"]
+        if source == BUILTIN_DEMO_MINIMAL:  # their own "style" column is not the demo's
+            minimal = load_dataset("json", data_files=str(BUILTIN_DEMO_DIR / "minimal.jsonl"), split="train")
+            minimal = minimal.remove_columns([c for c in minimal.column_names if c not in train.column_names])
+            train = concatenate_datasets([train, minimal])
+        return _head(train, first_n), _head(ds["eval"], first_n)
     if source == BUILTIN_DEMO_STYLED:
         from datasets import load_dataset
 

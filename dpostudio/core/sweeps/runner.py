@@ -189,7 +189,8 @@ def run_trial(sweep: Sweep, trial: Any, listener: SweepEventFn, cancel: threadin
     if status == CANCELLED and info.get("stop_reason") == STOP_PRUNED:
         tell(PRUNED, message)
         raise optuna.TrialPruned(message)
-    if status == CANCELLED:
+    if status == CANCELLED:  # the run says "resume with: dpostudio train --resume"; a sweep queues it again instead
+        message = f"{message.split(';')[0]}; 'dpostudio sweep resume {spec.name}' runs these values again"
         tell(STOPPED, message)
         sweep.study.stop()
         raise TrialStopped(message)

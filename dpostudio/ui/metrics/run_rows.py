@@ -41,6 +41,8 @@ def load_run_rows() -> list[dict[str, Any]]:
             config = {}
         final_eval = info.get("final_eval") or {}
         status = run.status(info)  # not run.json's word: a run whose process died reads "interrupted"
+        if not final_eval and status in (CANCELLED, INTERRUPTED):  # a stopped run shows its latest evaluation
+            final_eval = next(iter(reversed(run.metrics(EVAL))), {})
         resumable = run.resumable(status)
         message, step = info.get("message", ""), info.get("step")
         if status == INTERRUPTED:
