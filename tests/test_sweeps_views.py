@@ -10,7 +10,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from dpostudio.core.sweeps import SweepSpec, create_sweep, open_sweep, parse_space
-from dpostudio.core.sweeps.views import GRID, contour, slices, trial_points
+from dpostudio.core.sweeps.views import GRID, contour, log_ticks, slices, trial_points
 
 SPACE = [
     "lr=loguniform:1e-5:1e-3",
@@ -107,3 +107,15 @@ def test_the_contour_says_what_it_cannot_draw(sweep):
         contour(points, sweep.spec.space, "beta", "beta")
     with pytest.raises(ValueError, match="max_steps is not a swept field"):
         contour(points, sweep.spec.space, "max_steps", "beta")
+
+
+def test_log_axis_ticks_are_few_and_readable():
+    assert [label for _, label in log_ticks(-5, -3)] == ["1e-5", "3e-5", "1e-4", "3e-4", "1e-3"]
+    assert [label for _, label in log_ticks(math.log10(1.25e-4), math.log10(9e-4))] == ["2e-4", "5e-4"]
+    assert [label for _, label in log_ticks(-2, 0)] == ["0.01", "0.03", "0.1", "0.3", "1"]
+    wide = log_ticks(-12, 0)
+    assert 2 <= len(wide) <= 6 and wide[0] == (-12.0, "1e-12")
+    narrow = log_ticks(math.log10(3e-4), math.log10(3.5e-4))  # no 1-2-5 step inside: the two ends
+    assert [label for _, label in narrow] == ["0.0003", "0.00035"]
+    for pos, label in log_ticks(-6, -3):
+        assert math.isclose(10**pos, float(label), rel_tol=1e-9)

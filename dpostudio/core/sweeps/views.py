@@ -205,3 +205,30 @@ def _shepard(view: Contour, resolution: int) -> list[list[float]]:
     if hit.any():  # a cell centre exactly on a trial takes that trial's value
         grid[hit] = values[on_point[hit].argmax(axis=-1)]
     return grid.tolist()
+
+
+def log_ticks(low: float, high: float, most: int = 6) -> list[tuple[float, str]]:
+    """Ticks (log10 position, label) for a log axis from ``10**low`` to ``10**high``: steps of 1, 2 and 5 per decade,
+    else 1 and 3, else decades only (every k-th if need be), the first that gives at most ``most``; the two ends
+    when no step falls inside. pyqtgraph's own log ticks label every minor step and overlap on a narrow range."""
+    ticks: list[tuple[float, str]] = []
+    for mantissas in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [
+            (math.log10(m * 10.0**e), _tick_label(m, e))
+            for e in range(math.floor(low), math.ceil(high) + 1)
+            for m in mantissas
+            if low - 1e-9 <= math.log10(m * 10.0**e) <= high + 1e-9
+        ]
+        if len(ticks) <= most:
+            break
+    else:
+        ticks = ticks[:: math.ceil(len(ticks) / most)]
+    if len(ticks) < 2:
+        ticks = [(p, f"{10.0**p:.2g}") for p in (low, high)]
+    return ticks
+
+
+def _tick_label(mantissa: int, exponent: int) -> str:
+    if -2 <= exponent <= 3:
+        return f"{mantissa * 10.0**exponent:g}"
+    return f"{mantissa}e{exponent}"

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from dpostudio.core.sweeps.space import ParamSpec
 from dpostudio.core.sweeps.spec import MINIMIZE, objective_words
-from dpostudio.core.sweeps.views import Axis, Contour, TrialPoint, contour, slices
+from dpostudio.core.sweeps.views import Axis, Contour, TrialPoint, contour, log_ticks, slices
 
 POINT_COLOUR = "#4a7bd0"
 BEST_COLOUR = "#e67e22"
@@ -47,8 +47,14 @@ def _set_label(plot: pg.PlotItem, side: str, text: str) -> None:
     axis.updateAutoSIPrefix()
 
 
-def _label_ticks(plot: pg.PlotItem, side: str, axis: Axis) -> None:
-    ticks = [[(float(i), label) for i, label in enumerate(axis.labels)]] if axis.labels else None
+def _label_ticks(plot: pg.PlotItem, side: str, axis: Axis, extent: tuple[float, float]) -> None:
+    """Words as ticks for a choice of words, 1-2-5 ticks on a log axis (``extent`` in log10), else pyqtgraph's."""
+    if axis.labels:
+        ticks: list[list[tuple[float, str]]] | None = [[(float(i), label) for i, label in enumerate(axis.labels)]]
+    elif axis.log:
+        ticks = [log_ticks(*extent)]
+    else:
+        ticks = None
     plot.getAxis(side).setTicks(ticks)
 
 
@@ -87,7 +93,7 @@ class SliceView(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setLogMode(x=view.axis.log, y=False)
             _set_label(plot, "left", words if col == 0 else "")
-            _label_ticks(plot, "bottom", view.axis)
+            _label_ticks(plot, "bottom", view.axis, view.x_range)
             scatter = plot.plot(
                 view.x, view.y, pen=None, symbol="o", symbolSize=8, symbolBrush=POINT_COLOUR, symbolPen="w"
             )
@@ -182,10 +188,10 @@ class ContourView(QWidget):
             return
         view = contour(self.points, self.space, x_name, y_name)
         self.view = view
-        _set_label(self.plot, "bottom", f"{x_name} (log10)" if view.x_axis.log else x_name)
-        _set_label(self.plot, "left", f"{y_name} (log10)" if view.y_axis.log else y_name)
-        _label_ticks(self.plot, "bottom", view.x_axis)
-        _label_ticks(self.plot, "left", view.y_axis)
+        _set_label(self.plot, "bottom", f"{x_name} (log scale)" if view.x_axis.log else x_name)
+        _set_label(self.plot, "left", f"{y_name} (log scale)" if view.y_axis.log else y_name)
+        _label_ticks(self.plot, "bottom", view.x_axis, view.x_range)
+        _label_ticks(self.plot, "left", view.y_axis, view.y_range)
         words = objective_words(self.objective_metric)
         if not view.values:
             self.note.setText(f"No finished trial has both {x_name} and {y_name} yet.")
