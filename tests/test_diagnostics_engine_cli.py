@@ -187,3 +187,37 @@ def test_the_cli_bar_says_when_an_evaluation_or_a_checkpoint_runs():
     assert display.bar.postfix == "saving a checkpoint"
     display.bar.close()
     assert "evaluating: batch 4/10" in stream.getvalue()
+
+
+def test_the_engine_quotes_the_training_pairs_length_bias_and_reads_the_method(monkeypatch):
+    """run.json's length_bias (written by the engine once the data is loaded) reaches the saturation finding; a
+    reference-free method (ORPO) is not told that its rewards fall below the starting model."""
+    import math
+
+    from dpostudio.core.training import engine
+    from dpostudio.core.training.run_config import RunConfig
+
+    bias = {"chosen_longer_share": 0.82, "chosen_mean": 210.0, "rejected_mean": 95.0, "unit": "characters"}
+    saturating = run_stream(max_steps=200, accuracy=lambda q: 1.0, margin=lambda q: 1 + 8 * q)
+    falling = run_stream(chosen=lambda q: -0.6 * q, margin=lambda q: 1.0 * (1 - math.exp(-5 * q)))
+
+    def with_bias(records, max_steps):
+        inner = fake_training(records, max_steps)
+
+        def _run(config, run, emit, cancel, resuming, *more):
+            run.update_info(length_bias=bias)  # what the engine records after loading the data
+            return inner(config, run, emit, cancel, resuming, *more)
+
+        return _run
+
+    monkeypatch.setattr(engine, "_run", with_bias(saturating, 200))
+    run = engine.train(RunConfig(max_steps=200), lambda event: None)
+    found = only(load_findings(run.path), F.SATURATED)
+    assert "the chosen answer is the longer one in 82% of pairs (mean 210 vs 95 characters)" in found.evidence
+    assert only(run.findings(), F.SATURATED).evidence == found.evidence
+
+    monkeypatch.setattr(engine, "_run", fake_training(falling, 100))
+    dpo = engine.train(RunConfig(max_steps=100), lambda event: None)
+    assert F.BOTH_REWARDS_FALLING in kinds(load_findings(dpo.path))
+    orpo = engine.train(RunConfig(max_steps=100, method="orpo"), lambda event: None)
+    assert F.BOTH_REWARDS_FALLING not in kinds(load_findings(orpo.path))

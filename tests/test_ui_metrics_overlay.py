@@ -194,3 +194,16 @@ def test_a_stopped_run_reads_in_words_not_as_a_command(fake_run):
     expected = ("Stopped at step 2 — Resume continues from the checkpoint" if row["resumable"]
                 else "Stopped at step 2, before a checkpoint was saved; Train starts a new run")
     assert row["message"] == expected and "--resume" not in row["message"]
+
+
+def test_a_stopped_run_shows_its_latest_evaluation(fake_run):
+    from dpostudio.core.training.event_types import CANCELLED
+    from dpostudio.ui.metrics.run_rows import load_run_rows
+
+    fake_run.update_info(status=CANCELLED, step=20, final_eval=None, message="stopped at step 20")
+    for step, loss, acc in ((10, 0.65, 0.6), (20, 0.61, 0.75)):
+        metrics = {"eval_loss": loss, "eval_rewards/accuracies": acc, "eval_styled_loss": loss + 0.1}
+        fake_run.append_event({"type": "eval", "step": step, "epoch": 0.1, "metrics": metrics})
+    row = next(r for r in load_run_rows() if r["id"] == fake_run.id)
+    assert (row["eval_loss"], row["eval_acc"]) == (0.61, 0.75)
+    assert row["extra_evals"]["styled"][0] == 0.71
