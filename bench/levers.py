@@ -97,7 +97,7 @@ def main() -> None:
             for a, b in zip(run["losses"], ref["losses"])
             if a is not None and b is not None
         )
-        print(f"{name:<14} {tps:>9.1f} {tps / base_tps:>5.2f}× {rss:>8.0f}MB {rss / base_rss:>5.2f}× {delta:>12.4f}")
+        print(f"{name:<14} {tps:>9.1f} {tps / base_tps:>5.2f}× {rss:>8.0f}MB {rss / base_rss:>5.2f}× {delta:>12.6f}")
 
 
 if __name__ == "__main__":
