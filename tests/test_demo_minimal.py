@@ -11,7 +11,7 @@ def _rows(name: str) -> list[dict]:
     return [json.loads(line) for line in (BUILTIN_DEMO_DIR / name).read_text(encoding="utf-8").splitlines()]
 
 
-def test_minimal_pairs_differ_only_in_correctness_and_share_no_prompt_with_the_held_out_sets():
+def test_minimal_pairs_differ_only_in_correctness_and_share_no_prompt_with_the_other_demo_files():
     rows = _rows("minimal.jsonl")
     assert len(rows) == 120
     assert [r["style"] for r in rows].count("terse") == 60
@@ -24,8 +24,10 @@ def test_minimal_pairs_differ_only_in_correctness_and_share_no_prompt_with_the_h
             assert row["style"] == "fluent" and abs(len(chosen) - len(rejected)) <= 2, row
     prompts = [r["prompt"].strip().lower() for r in rows]
     assert len(set(prompts)) == len(prompts)
-    held_out = {r["prompt"].strip().lower() for name in ("eval.jsonl", "styled.jsonl") for r in _rows(name)}
-    assert not set(prompts) & held_out
+    others = {
+        r["prompt"].strip().lower() for name in ("train.jsonl", "eval.jsonl", "styled.jsonl") for r in _rows(name)
+    }
+    assert not set(prompts) & others
 
 
 def test_the_minimal_source_adds_them_to_the_demo_training_pairs_with_the_same_eval_split():
