@@ -243,17 +243,18 @@ def test_findings_of_a_past_run_fall_back_to_a_replay_and_never_break_loading(mo
     run = _run_with_records("replayed", 12)
     seen = []
 
-    def fake_diagnose(recs, max_steps=None):
-        seen.append((len(recs), max_steps))
+    def fake_diagnose(recs, max_steps=None, **context):
+        seen.append((len(recs), max_steps, context))
         return [saturated(step=5)]
 
     monkeypatch.setattr(diagnostics, "diagnose", fake_diagnose)
-    assert [f.kind for f in load_run_findings(run)] == [SATURATED] and seen == [(12, 12)]
+    assert [f.kind for f in load_run_findings(run)] == [SATURATED]
+    assert seen == [(12, 12, {"reference_free": False, "length_bias": None})]  # a DPO run without length figures
     save_findings(run.path, [displacement()])  # a saved file wins over a replay
     assert [f.kind for f in load_run_findings(run)] == [LIKELIHOOD_DISPLACEMENT] and len(seen) == 1
     (run.path / diagnostics.FINDINGS_FILE).unlink()
 
-    def broken(recs, max_steps=None):
+    def broken(recs, max_steps=None, **context):
         raise RuntimeError("rules not written yet")
 
     monkeypatch.setattr(diagnostics, "diagnose", broken)
