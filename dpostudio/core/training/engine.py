@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping, Sized
 from typing import Any, Literal
 
 from dpostudio.core.data.pipeline import DataError, load_extra_eval_sets, load_splits
-from dpostudio.core.diagnostics.findings import RunWatcher, save_findings
 from dpostudio.core.model_store import ModelError, load_model, load_tokenizer, resolve_model
 from dpostudio.core.training import distributed
 from dpostudio.core.training.backends.selection import MLX, choose_backend
@@ -31,7 +30,6 @@ from dpostudio.core.training.event_types import (
     CANCELLED,
     EVAL,
     FAILED,
-    FINDING,
     FINISHED,
     LOG,
     PHASE,
@@ -42,17 +40,16 @@ from dpostudio.core.training.event_types import (
     STARTED,
     CancelledEvent,
     FailedEvent,
-    FindingEvent,
     TrainingEvent,
 )
 from dpostudio.core.training.fit import TIGHT, TOO_BIG, check_fit, fit_values
 from dpostudio.core.training.init_adapter import scope_fingerprint, start_from_adapter
 from dpostudio.core.training.losses import resolved_label_smoothing, split_loss_type
 from dpostudio.core.training.memory import find_model_config
-from dpostudio.core.training.method_choices import get_method
 from dpostudio.core.training.methods import method_trainer
 from dpostudio.core.training.ref_cache import CacheScope, RefLogpCache, make_cached_trainer_class
 from dpostudio.core.training.run_config import ConfigError, RunConfig
+from dpostudio.core.training.run_diagnostics import Diagnostics, checkpoint_step
 from dpostudio.core.training.runs import Run
 from dpostudio.core.training.trackers import check_installed, tracker_arguments
 from dpostudio.core.training.trackers import describe as describe_trackers
@@ -147,60 +144,6 @@ class RunStop(threading.Event):
         return super().is_set() or (self._outer is not None and self._outer.is_set())
 
 
-class Diagnostics:
-    """Reads the run's log and eval events as they go by (``RunWatcher``) and keeps ``findings.json`` current.
-
-    It never stops a run: a failure here is logged and the diagnostics go quiet.
-    """
-
-    def __init__(self, run: Run, resuming: bool):
-        self.run = run
-        self.watcher: RunWatcher | None = None
-        self._bias_read = False  # run.json gets the data's length figures once the data is loaded
-        try:
-            if distributed.is_main_process():
-                self.watcher = RunWatcher(reference_free=get_method(run.config().method).reference_free)
-            if self.watcher is None:  # under accelerate the main process alone keeps findings.json
-                return
-            if resuming:  # replay the records the run keeps (up to its checkpoint): the kinds they raised stay raised
-                self.watcher.max_steps = run.max_steps()
-                checkpoint = _checkpoint_step(run.latest_checkpoint())
-                if checkpoint is None:  # it cannot resume (the run fails with words): leave its folder alone
-                    return
-                for record in run.records():
-                    if record["step"] <= checkpoint:
-                        self.watcher.feed(record)
-            save_findings(run.path, self.watcher.findings)
-        except Exception:
-            self._give_up()
-
-    def observe(self, event: TrainingEvent) -> list[FindingEvent]:
-        """The ``finding`` events that a ``log`` or ``eval`` event gives rise to."""
-        if self.watcher is None or event["type"] not in (LOG, EVAL):
-            return []
-        try:
-            if event["type"] == LOG and event["max_steps"] > 0:
-                self.watcher.max_steps = event["max_steps"]
-            if not self._bias_read:
-                self.watcher.length_bias = self.run.info().get("length_bias")
-                self._bias_read = True
-            found = self.watcher.feed({"step": event["step"], "epoch": event["epoch"], **event["metrics"]})
-            if found:
-                save_findings(self.run.path, self.watcher.findings)
-        except Exception:
-            self._give_up()
-            return []
-        return [{"type": FINDING, "step": event["step"], "finding": f.to_dict()} for f in found]
-
-    def _give_up(self) -> None:
-        log.exception("diagnostics failed; training goes on without them")
-        self.watcher = None
-        try:
-            self.run.log("diagnostics stopped after an internal error (training goes on)")
-        except OSError:
-            pass
-
-
 def _end(
     run: Run, emit: EventFn, status: Literal["cancelled", "failed"], step: int, message: str, detail: str | None = None
 ) -> None:
@@ -267,7 +210,7 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
             "precision": choice.precision,
             "device_reason": choice.reason,
             "model": config.model,
-            "resumed_from_step": _checkpoint_step(checkpoint),
+            "resumed_from_step": checkpoint_step(checkpoint),
         }
     )
     run.log(f"{'resuming' if resuming else 'starting'} on {choice.describe()}")
@@ -282,7 +225,7 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
     if cancel.is_set():
         raise KeyboardInterrupt
     if checkpoint is not None:
-        emit({"type": RESUMED, "from_step": _checkpoint_step(checkpoint), "checkpoint": str(checkpoint)})
+        emit({"type": RESUMED, "from_step": checkpoint_step(checkpoint), "checkpoint": str(checkpoint)})
     emit({"type": STAGE, "message": "training", "fraction": 1.0})
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -316,10 +259,6 @@ def _run(config: RunConfig, run: Run, emit: EventFn, cancel: threading.Event, re
     run.log(message)
     emit({"type": FINISHED, "step": step, "adapter_dir": str(run.adapter_dir), "message": message})
     return step
-
-
-def _checkpoint_step(checkpoint) -> int | None:
-    return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint is not None else None
 
 
 def build_trainer(

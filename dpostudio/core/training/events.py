@@ -5,7 +5,7 @@ TypedDicts and constants) in ``event_types``, which imports nothing heavy.
 
 This callback emits ``log``, ``eval``, ``summary``, ``checkpoint`` and ``phase`` events; the engine emits the others
 (``started``, ``stage``, ``resumed``, the end events) and, after each ``log`` and ``eval`` event, the ``finding``
-events its diagnostics raise from that record (see ``engine.Diagnostics``).
+events its diagnostics raise from that record (see ``run_diagnostics.Diagnostics``).
 
 Stop is cooperative: ``cancel`` is read at each step end (a stop asked for before an evaluation that is due skips
 that evaluation) and after each evaluation (the run then saves and stops without starting another step). An
