@@ -214,6 +214,7 @@ def test_the_engine_quotes_the_training_pairs_length_bias_and_reads_the_method(m
     run = engine.train(RunConfig(max_steps=200), lambda event: None)
     found = only(load_findings(run.path), F.SATURATED)
     assert "the chosen answer is the longer one in 82% of pairs (mean 210 vs 95 characters)" in found.evidence
+    (run.path / F.FINDINGS_FILE).unlink()  # a replay (runs show on a run without findings.json) quotes it too
     assert only(run.findings(), F.SATURATED).evidence == found.evidence
 
     monkeypatch.setattr(engine, "_run", fake_training(falling, 100))
