@@ -1,6 +1,7 @@
 """Benchmark: which demo recipe learns correctness rather than style, and how long it takes.
 
-    python bench/demo_recipe.py [--steps 40] [--batch 4] [--eval-steps 20] [--recipes current,minimal,minimal-rpo]
+    python bench/demo_recipe.py [--base quick|defaults] [--steps N] [--batch N] [--eval-steps N] [--seed N]
+                                [--recipes current,minimal,minimal-rpo]
 
 Each recipe is one real ``dpostudio train`` run of the embedded SmolLM2-135M-Instruct (each in its own process,
 one after another, sharing one data folder so the reference log-prob cache serves every recipe it can), evaluated at
@@ -10,12 +11,17 @@ round; never trained on). Printed per recipe: wall time (loading and evaluations
 accuracy, final styled reward accuracy, and how the styled chosen answers' log-probability moved from the first to
 the last evaluation (negative: they became less likely -- likelihood displacement).
 
-Recipes (everything else is the app's defaults):
+Each recipe starts from ``--base``: ``quick``, the Quick demo (CPU) preset a person clicks (20 steps, batch 2,
+evaluations every 10 steps), or ``defaults``, the app's RunConfig defaults; ``--steps``/``--batch``/``--eval-steps``/
+``--seed`` override the base when given.
+
+Recipes (everything else is the base):
   current      the built-in demo pairs (builtin:demo), plain DPO
   minimal      the demo pairs plus 120 minimal pairs (builtin:demo-minimal: same style on both sides, only
                correctness differs), plain DPO
   minimal-rpo  as minimal, with an SFT term on the chosen answers (loss_type sigmoid+sft: RPO)
   rpo          the built-in demo pairs with RPO
+  minimal-rpo-b4   as minimal-rpo with batch 4 (twice the pairs per step)
 """
 
 import argparse
@@ -33,19 +39,29 @@ RECIPES = {
     "minimal": ["dataset=builtin:demo-minimal"],
     "minimal-rpo": ["dataset=builtin:demo-minimal", "loss_type=sigmoid+sft"],
     "rpo": ["loss_type=sigmoid+sft"],
+    "minimal-rpo-b4": ["dataset=builtin:demo-minimal", "loss_type=sigmoid+sft", "per_device_batch_size=4"],
 }
 
 
+def base_settings(args: argparse.Namespace) -> list[str]:
+    """The base's --set items (the preset's values, or none for the defaults) and the command line's overrides."""
+    from dpostudio.core.training.presets import PRESETS
+
+    items = []
+    if args.base == "quick":
+        preset = next(p for p in PRESETS if p.name.startswith("Quick demo"))
+        items = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in preset.values.items()]
+    else:
+        items = ['extra_eval_sets=["styled=builtin:demo-styled"]']
+    for field, value in (("max_steps", args.steps), ("per_device_batch_size", args.batch),
+                         ("eval_steps", args.eval_steps), ("seed", args.seed)):
+        if value is not None:
+            items.append(f"{field}={value}")
+    return items
+
+
 def run_recipe(name: str, args: argparse.Namespace, env: dict) -> dict:
-    overrides = [
-        *RECIPES[name],
-        f"max_steps={args.steps}",
-        f"per_device_batch_size={args.batch}",
-        f"eval_steps={args.eval_steps}",
-        f"save_steps={args.steps}",
-        'extra_eval_sets=["styled=builtin:demo-styled"]',
-        f"name=recipe-{name}",
-    ]
+    overrides = [*base_settings(args), *RECIPES[name], "save_steps=100000", f"name=recipe-{name}"]
     command = [sys.executable, "-m", "dpostudio", "train"]
     for item in overrides:
         command += ["--set", item]
@@ -74,9 +90,11 @@ def run_recipe(name: str, args: argparse.Namespace, env: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--eval-steps", type=int, default=20)
+    parser.add_argument("--base", choices=("quick", "defaults"), default="quick")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--eval-steps", type=int)
+    parser.add_argument("--seed", type=int)
     parser.add_argument("--recipes", default="current,minimal,minimal-rpo")
     args = parser.parse_args()
 
@@ -97,7 +115,8 @@ def main() -> None:
         result = run_recipe(name, args, env)
         results.append(result)
         print(json.dumps(result), flush=True)
-    print(f"\n{args.steps} steps, batch {args.batch}, evaluations at {results[0]['eval_steps']}")
+    print(f"\nbase {args.base}; overrides: steps {args.steps}, batch {args.batch}, eval every {args.eval_steps}, "
+          f"seed {args.seed}; evaluations at {results[0]['eval_steps']}")
     print(f"{'recipe':<12} {'wall':>6} {'eval acc':>9} {'styled acc':>11} {'styled chosen log-p':>20}")
     for r in results:
         print(

@@ -7,12 +7,16 @@ only the training steps are timed), each in its own process and its own data fol
 cold for every run, so no run gets another's reference pass for free). Runs alternate (defaults, lever, ...; then
 the reverse order) so drift hits all alike. Printed per lever: median tokens/s, peak RSS and their ratios to the
 defaults, and the largest per-step loss difference from the defaults' run of the same repeat (the same seed and
-batches, so a lever that keeps the maths the same stays within float noise).
+batches, so a lever that keeps the maths the same stays within float noise) and the mean loss over the run. Levers
+that change which pairs share a batch (ungrouped) cannot match step by step: compare their mean loss with the
+``seed`` lever's, which shows how far the same recipe moves when only the random order changes.
 
 Levers:
   dropout0        lora_dropout 0 instead of 0.05 (PEFT skips the dropout on the adapter's input)
   checkpointing   gradient checkpointing on (less activation memory, a second forward pass per step)
   fp32            precision fp32 instead of auto (auto is bf16 autocast where the CPU has native bf16)
+  ungrouped       batches drawn wholly at random instead of grouped by length (more padding)
+  seed            the defaults with another seed (another random order): the noise to judge "the same loss" by
 """
 
 import argparse
@@ -30,6 +34,8 @@ LEVERS = {
     "dropout0": {"lora_dropout": 0.0},
     "checkpointing": {"gradient_checkpointing": True},
     "fp32": {"precision": "fp32"},
+    "ungrouped": {"group_by_length": False},
+    "seed": {"seed": 43},
 }
 CHILD = """
 import json, resource, sys, time
@@ -86,7 +92,8 @@ def main() -> None:
     base_tps = statistics.median(r["tokens_per_s"] for r in base)
     base_rss = statistics.median(r["peak_rss_mb"] for r in base)
     print(f"\n{args.steps} steps, batch {args.batch}, {args.repeats} runs each; precision {base[0]['precision']}")
-    print(f"{'lever':<14} {'tokens/s':>9} {'ratio':>6} {'peak RSS':>10} {'ratio':>6} {'max |Δloss|':>12}")
+    print(f"{'lever':<14} {'tokens/s':>9} {'ratio':>6} {'peak RSS':>10} {'ratio':>6} {'max |Δloss|':>12} "
+          f"{'mean loss':>10}")
     for name in names:
         runs = results[name]
         tps = statistics.median(r["tokens_per_s"] for r in runs)
@@ -97,7 +104,9 @@ def main() -> None:
             for a, b in zip(run["losses"], ref["losses"])
             if a is not None and b is not None
         )
-        print(f"{name:<14} {tps:>9.1f} {tps / base_tps:>5.2f}× {rss:>8.0f}MB {rss / base_rss:>5.2f}× {delta:>12.6f}")
+        mean_loss = statistics.mean(loss for run in runs for loss in run["losses"] if loss is not None)
+        print(f"{name:<14} {tps:>9.1f} {tps / base_tps:>5.2f}× {rss:>8.0f}MB {rss / base_rss:>5.2f}× {delta:>12.6f} "
+              f"{mean_loss:>10.4f}")
 
 
 if __name__ == "__main__":

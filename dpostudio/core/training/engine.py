@@ -47,6 +47,7 @@ from dpostudio.core.training.init_adapter import scope_fingerprint, start_from_a
 from dpostudio.core.training.losses import resolved_label_smoothing, split_loss_type
 from dpostudio.core.training.memory import find_model_config
 from dpostudio.core.training.methods import method_trainer
+from dpostudio.core.training.batching import with_length_grouping
 from dpostudio.core.training.ref_cache import CacheScope, RefLogpCache, make_cached_trainer_class
 from dpostudio.core.training.run_config import ConfigError, RunConfig
 from dpostudio.core.training.run_diagnostics import Diagnostics, checkpoint_step
@@ -344,6 +345,8 @@ def build_trainer(
             truncation_mode=args.truncation_mode,
         )
         trainer_class = make_cached_trainer_class(DPOTrainer, RefLogpCache(), scope)
+    if config.group_by_length:  # batches of similar length: less padding (see batching)
+        trainer_class = with_length_grouping(trainer_class)
     trainer = trainer_class(
         model=model,
         args=args,

@@ -316,6 +316,12 @@ class RunConfig:
     per_device_batch_size: int = _f(
         4, "Optimisation", "Pairs per step on the device.", min=1, max=4096, related=("method",)
     )
+    group_by_length: bool = _f(
+        True,
+        "Optimisation",
+        "Put pairs of about the same length in one batch (random groups, shuffled each epoch): less padding, so "
+        "the same pairs in less time. Off: batches drawn wholly at random.",
+    )
     gradient_accumulation_steps: int = _f(
         1,
         "Optimisation",

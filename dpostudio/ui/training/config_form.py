@@ -66,6 +66,7 @@ LABELS = {
     "weight_decay": "Weight decay",
     "optimizer": "Optimizer",
     "per_device_batch_size": "Batch size",
+    "group_by_length": "Group by length",
     "gradient_accumulation_steps": "Grad. accumulation",
     "num_train_epochs": "Epochs",
     "max_steps": "Max steps",

@@ -44,6 +44,7 @@ MLX_UNUSED_FIELDS = {
     "label_smoothing": "only the robust, exo_pair and aot losses use it, and MLX has none of them",
     "discopop_tau": "only the discopop loss uses it, and MLX does not have it",
     "init_adapter": "MLX starts from a fresh adapter",
+    "group_by_length": "MLX draws its batches in its own random order",
     "devices": "MLX trains on one Apple GPU",
     "strategy": "MLX trains on one Apple GPU",
 }
