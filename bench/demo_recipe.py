@@ -8,12 +8,13 @@ one after another, sharing one data folder so the reference log-prob cache serve
 the same steps on the demo's eval split (40 pairs written like the training pairs) and on the differently-styled
 held-out set ``builtin:demo-styled`` (40 pairs: terse right answers against fluent wrong sentences and the other way
 round; never trained on). Printed per recipe: wall time (loading and evaluations included), final eval reward
-accuracy, final styled reward accuracy, and how the styled chosen answers' log-probability moved from the first to
-the last evaluation (negative: they became less likely -- likelihood displacement).
+accuracy, final styled reward accuracy and its two halves (terse right vs fluent wrong; fluent right vs terse wrong:
+scored pair by pair after the run, not timed), and how the styled chosen answers' log-probability moved from the
+first to the last evaluation (negative: they became less likely -- likelihood displacement).
 
 Each recipe starts from ``--base``: ``quick``, the Quick demo (CPU) preset a person clicks (20 steps, batch 2,
 evaluations every 10 steps), or ``defaults``, the app's RunConfig defaults; ``--steps``/``--batch``/``--eval-steps``/
-``--seed`` override the base when given.
+``--seed`` override the base when given, and ``--set FIELD=VALUE`` (repeatable) overrides every recipe.
 
 Recipes (everything else is the base):
   current      the built-in demo pairs (builtin:demo), plain DPO
@@ -44,7 +45,8 @@ RECIPES = {
 
 
 def base_settings(args: argparse.Namespace) -> list[str]:
-    """The base's --set items (the preset's values, or none for the defaults) and the command line's overrides."""
+    """The base's --set items (the preset's values, or the defaults with the styled set) and the step, batch,
+    evaluation and seed overrides."""
     from dpostudio.core.training.presets import PRESETS
 
     items = []
@@ -61,7 +63,7 @@ def base_settings(args: argparse.Namespace) -> list[str]:
 
 
 def run_recipe(name: str, args: argparse.Namespace, env: dict) -> dict:
-    overrides = [*base_settings(args), *RECIPES[name], "save_steps=100000", f"name=recipe-{name}"]
+    overrides = [*base_settings(args), *RECIPES[name], *args.set, "save_steps=100000", f"name=recipe-{name}"]
     command = [sys.executable, "-m", "dpostudio", "train"]
     for item in overrides:
         command += ["--set", item]
@@ -78,6 +80,7 @@ def run_recipe(name: str, args: argparse.Namespace, env: dict) -> dict:
     ]
     first, last = evals[0]["metrics"], evals[-1]["metrics"]
     return {
+        **styled_by_style(runs[-1].name, env),
         "recipe": name,
         "wall_s": round(wall),
         "eval_acc": last.get("eval_rewards/accuracies"),
@@ -88,6 +91,30 @@ def run_recipe(name: str, args: argparse.Namespace, env: dict) -> dict:
     }
 
 
+def styled_by_style(run_id: str, env: dict) -> dict:
+    """The final adapter's accuracy on each half of the styled set (its terse right answers against fluent wrong
+    sentences, and its fluent right sentences against terse wrong answers), pair by pair through the pair scorer:
+    a model that only learned "prefer the shorter" or "prefer the longer" answer scores near 1 on one half and near 0
+    on the other."""
+    code = (
+        "import json, sys\n"
+        "from dpostudio.core.diagnostics.pair_rewards import score_pairs\n"
+        "print(json.dumps([[s.row, s.margin] for s in score_pairs(sys.argv[1], split='styled')]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, run_id], capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode:
+        sys.exit(f"scoring the styled set of {run_id} failed:\n{out.stderr[-3000:]}")
+    margins = json.loads(out.stdout.splitlines()[-1])
+    styles = [
+        json.loads(line)["style"]
+        for line in (ROOT / "resources" / "demo_pairs" / "styled.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    halves: dict[str, list[bool]] = {}
+    for row, margin in margins:
+        halves.setdefault(styles[row - 1], []).append(margin > 0)
+    return {f"styled_{style}": sum(agree) / len(agree) for style, agree in sorted(halves.items())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", choices=("quick", "defaults"), default="quick")
@@ -95,6 +122,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int)
     parser.add_argument("--eval-steps", type=int)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="one more setting for every recipe, after the recipe's own (repeatable)")
     parser.add_argument("--recipes", default="current,minimal,minimal-rpo")
     args = parser.parse_args()
 
@@ -116,11 +145,13 @@ def main() -> None:
         results.append(result)
         print(json.dumps(result), flush=True)
     print(f"\nbase {args.base}; overrides: steps {args.steps}, batch {args.batch}, eval every {args.eval_steps}, "
-          f"seed {args.seed}; evaluations at {results[0]['eval_steps']}")
-    print(f"{'recipe':<12} {'wall':>6} {'eval acc':>9} {'styled acc':>11} {'styled chosen log-p':>20}")
+          f"seed {args.seed}, {' '.join(args.set)}; evaluations at {results[0]['eval_steps']}")
+    print(f"{'recipe':<16} {'wall':>6} {'eval acc':>9} {'styled acc':>11} {'terse right':>12} {'fluent right':>13} "
+          f"{'styled chosen log-p':>20}")
     for r in results:
         print(
-            f"{r['recipe']:<12} {r['wall_s']:>5}s {r['eval_acc']:>9.3f} {r['styled_acc']:>11.3f} "
+            f"{r['recipe']:<16} {r['wall_s']:>5}s {r['eval_acc']:>9.3f} {r['styled_acc']:>11.3f} "
+            f"{r['styled_terse-correct']:>12.3f} {r['styled_fluent-correct']:>13.3f} "
             f"{r['styled_chosen_logp_change']:>+20.2f}"
         )
 

@@ -4,10 +4,11 @@ test that trains runs with it on (the default)."""
 
 import threading
 
+import pytest
 from datasets import Dataset
 
 from dpostudio.core.paths import RESOURCES_DIR
-from dpostudio.core.training.batching import describe_padding, pair_lengths, shortest_first
+from dpostudio.core.training.batching import describe_padding, epoch_seeded_sampler, pair_lengths, shortest_first
 from dpostudio.core.training.run_config import RunConfig
 
 
@@ -20,6 +21,18 @@ def test_pair_lengths_are_prompt_plus_the_longer_answer_and_none_without_pair_co
     assert shortest_first([5, 2, 9, 2]) == [1, 3, 0, 2]
     padding = describe_padding([2, 4, 4, 8], [[0, 1], [2, 3]])
     assert padding == {"rows": 18.0, "padded": 24.0, "fill": 0.75}
+
+
+def test_the_grouped_order_depends_only_on_the_seed_and_the_epoch():
+    lengths = [(i * 37) % 101 for i in range(200)]
+    first, again = epoch_seeded_sampler(4, lengths, seed=7), epoch_seeded_sampler(4, lengths, seed=7)
+    order = list(first)
+    assert sorted(order) == list(range(200))
+    list(epoch_seeded_sampler(4, lengths, seed=1))  # another sampler drawing in between changes nothing
+    assert list(again) == order == list(first)
+    first.set_epoch(1)
+    assert list(first) != order and sorted(first) == list(range(200))
+    assert list(epoch_seeded_sampler(4, lengths, seed=8)) != order
 
 
 def build(tmp_path, group_by_length: bool, rows: int = 64):
@@ -68,3 +81,31 @@ def evaluated_rows(trainer) -> list[int]:
     """The rows in the order the prepared evaluation loader takes them."""
     return [i for batch in trainer.get_eval_dataloader().batch_sampler for i in batch]
 
+
+
+@pytest.mark.slow
+def test_a_grouped_run_resumed_mid_epoch_trains_on_the_batches_it_would_have(embedded_model, tmp_path):
+    """Stopped after step 2 and resumed, a run logs the same losses at steps 3 and 4 as a run never stopped: the
+    resumed epoch skips exactly the batches already trained on (LoRA dropout 0, so nothing else is random)."""
+    from dpostudio.core.training.engine import train
+
+    lines = (RESOURCES_DIR / "demo_pairs" / "train.jsonl").read_text(encoding="utf-8").splitlines()[:120]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = RunConfig(dataset=str(path), eval_ratio=0.0, eval_steps=None, per_device_batch_size=1, max_steps=4,
+                       save_steps=2, max_length=96, lora_r=4, lora_alpha=8, lora_dropout=0.0, seed=5)
+    whole = train(config, lambda e: None)
+    cancel = threading.Event()
+
+    def stop_after_step_2(event):
+        if event["type"] == "log" and event["step"] == 2:
+            cancel.set()
+
+    stopped = train(config, stop_after_step_2, cancel)
+    assert stopped.info()["status"] == "cancelled"
+    train(None, lambda e: None, resume=stopped.id)
+    losses = {m["step"]: m["loss"] for m in whole.metrics("log")}
+    resumed = {m["step"]: m["loss"] for m in stopped.metrics("log")}
+    assert sorted(resumed) == [1, 2, 3, 4]
+    for step in (1, 2, 3, 4):
+        assert resumed[step] == pytest.approx(losses[step], abs=1e-4), step

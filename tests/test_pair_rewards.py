@@ -174,3 +174,21 @@ def test_cli_prints_a_table_and_a_summary_and_writes_csv(run, tmp_path, capsys):
     assert {(r[0], r[1]) for r in rows[1:]} == {("train", "1"), ("eval", "1")}
     margins = [float(r[CSV_COLUMNS.index("margin")]) for r in rows[1:]]
     assert margins == sorted(margins)  # the --sort order
+
+
+def test_an_extra_eval_set_is_scored_by_its_name_and_an_unknown_name_is_refused_in_words(run, capsys):
+    from dpostudio.core.data.sources import BUILTIN_DEMO_STYLED
+
+    run.config().replace(extra_eval_sets=[f"styled={BUILTIN_DEMO_STYLED}"]).save(run.config_path)
+    scores = score_pairs(run.id, split="styled", limit=3, batch_size=3)
+    styled = [json.loads(line) for line in (BUILTIN_DEMO_DIR / "styled.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(s.split, s.row) for s in scores] == [("styled", 1), ("styled", 2), ("styled", 3)]
+    assert [(s.prompt, s.chosen, s.rejected) for s in scores] == [
+        (r["prompt"], r["chosen"], r["rejected"]) for r in styled[:3]
+    ]
+    assert all(s.chosen_tokens >= 1 and s.policy_chosen_logp < 0 for s in scores)
+
+    with pytest.raises(PairScoreError, match="split must be one of eval, train, both, styled .* not 'stiled'"):
+        score_pairs(run.id, split="stiled")
+    assert main(["pairs", run.id, "--split", "styled", "--limit", "2"]) == 0
+    assert "2 pairs (styled)" in capsys.readouterr().out

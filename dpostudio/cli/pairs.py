@@ -33,7 +33,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "answer's log-probability moved.",
     )
     p.add_argument("run", help="run id (or a unique prefix, or the run folder)")
-    p.add_argument("--split", choices=SPLITS, default="eval", help="which pairs to score (default: eval)")
+    p.add_argument(
+        "--split",
+        default="eval",
+        metavar="SPLIT",
+        help=f"which pairs to score: {', '.join(SPLITS)} or the name of one of the run's extra eval sets, e.g. "
+        "styled (default: eval)",
+    )
     p.add_argument(
         "--checkpoint",
         metavar="STEP",

@@ -267,35 +267,43 @@ def load_splits(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = N
 
 
 def load_extra_eval_sets(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> dict[str, Any]:
-    """``config.extra_eval_sets`` as ``{name: Dataset}`` in the order given, each through this same pipeline with
-    the run's template, system prompt, max length and drop choice; all of a set's usable rows are evaluated (no
-    split; the main dataset's column mapping, filters and first N do not apply). A set that cannot be loaded raises
-    ``DataError`` naming it."""
+    """``config.extra_eval_sets`` as ``{name: Dataset}`` in the order given (see ``load_extra_eval_set``)."""
     from dpostudio.core.training.run_config import parse_eval_set
 
-    sets: dict[str, Any] = {}
-    for entry in config.extra_eval_sets:
-        name, source = parse_eval_set(entry)
-        try:
-            own = config.replace(
-                dataset=source,
-                dataset_config=None,
-                dataset_split="train",
-                first_n=None,
-                eval_ratio=0.0,
-                eval_split=None,
-                data_format="auto",
-                column_prompt=None,
-                column_chosen=None,
-                column_rejected=None,
-                column_system=None,
-                data_filters=[],
-                extra_eval_sets=[],
-            )
-            sets[name] = load_splits(own, tokenizer).train
-        except (DataError, UserError) as exc:
-            raise DataError(f"extra eval set {name!r} ({source}) could not be loaded: {exc}") from None
-    return sets
+    return {
+        parse_eval_set(entry)[0]: load_extra_eval_set(config, entry, tokenizer).train
+        for entry in config.extra_eval_sets
+    }
+
+
+def load_extra_eval_set(
+    config: RunConfig, entry: str, tokenizer: PreTrainedTokenizerBase | None = None
+) -> PreferenceSplits:
+    """One extra eval set (``NAME=SOURCE``) through this same pipeline with the run's template, system prompt, max
+    length and drop choice; all of the set's usable rows are evaluated, in ``.train`` (no split; the main dataset's
+    column mapping, filters and first N do not apply). A set that cannot be loaded raises ``DataError`` naming it."""
+    from dpostudio.core.training.run_config import parse_eval_set
+
+    name, source = parse_eval_set(entry)
+    try:
+        own = config.replace(
+            dataset=source,
+            dataset_config=None,
+            dataset_split="train",
+            first_n=None,
+            eval_ratio=0.0,
+            eval_split=None,
+            data_format="auto",
+            column_prompt=None,
+            column_chosen=None,
+            column_rejected=None,
+            column_system=None,
+            data_filters=[],
+            extra_eval_sets=[],
+        )
+        return load_splits(own, tokenizer)
+    except (DataError, UserError) as exc:
+        raise DataError(f"extra eval set {name!r} ({source}) could not be loaded: {exc}") from None
 
 
 @dataclass

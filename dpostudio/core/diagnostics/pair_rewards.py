@@ -38,6 +38,7 @@ from dpostudio.core.diagnostics.pair_reports import (
     write_csv,
 )
 from dpostudio.core.diagnostics.pair_scores import CSV_COLUMNS, PairScore, PairScoreError, PairScores
+from dpostudio.core.training.run_config import parse_eval_set
 
 if TYPE_CHECKING:
     from dpostudio.core.training.runs import Run
@@ -242,7 +243,8 @@ def score_pairs(
     cancel: threading.Event | None = None,
     on_stage: StageFn | None = None,
 ) -> PairScores:
-    """Score the run's ``split`` pairs ("eval", "train" or "both") with its final adapter or ``checkpoint``.
+    """Score the run's ``split`` pairs ("eval", "train", "both", or the name of one of the run's extra eval sets,
+    e.g. "styled") with its final adapter or ``checkpoint``.
 
     "both" scores the training pairs, then the evaluation pairs (only the training pairs when the run has none).
     ``limit`` scores at most that many pairs of each split (from the start, in data order). ``batch_size`` pairs go
@@ -253,8 +255,6 @@ def score_pairs(
     """
     from dpostudio.core.training.runs import Run, get_run
 
-    if split not in SPLITS:
-        raise PairScoreError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise PairScoreError(f"batch size must be a whole number of at least 1, not {batch_size!r}")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
@@ -270,10 +270,14 @@ def score_pairs(
     except (OSError, ValueError) as exc:
         raise PairScoreError(f"cannot read the configuration of run {run.id}: {exc}") from exc
 
+    extra_sets = dict(parse_eval_set(entry) for entry in config.extra_eval_sets)
+    if split not in SPLITS and split not in extra_sets:
+        names = ", ".join([*SPLITS, *extra_sets])
+        raise PairScoreError(f"split must be one of {names} (the run's own splits and extra eval sets), not {split!r}")
     if config.method == "kto":  # KTO trains on single answers; its pairs (when it had any) are scored as pairs
         config = config.replace(method="dpo")
     stage("reading the run's pairs", 0.0)
-    from dpostudio.core.data.pipeline import load_splits
+    from dpostudio.core.data.pipeline import load_extra_eval_set, load_splits
     from dpostudio.core.model_store import load_tokenizer, resolve_model
 
     tokenizer = load_tokenizer(resolve_model(config.model), trust_remote_code=config.trust_remote_code)
@@ -297,7 +301,11 @@ def score_pairs(
     items: list[_Item] = []
     skipped = 0
     for name in wanted:
-        dataset, rows = (splits.train, splits.train_rows) if name == "train" else (splits.eval, splits.eval_rows)
+        if name in extra_sets:  # a held-out set the run was evaluated on: every usable row, as the run evaluated it
+            held_out = load_extra_eval_set(config, f"{name}={extra_sets[name]}", tokenizer)
+            dataset, rows = held_out.train, held_out.train_rows
+        else:
+            dataset, rows = (splits.train, splits.train_rows) if name == "train" else (splits.eval, splits.eval_rows)
         found, left_out = _items(dataset, rows, name, tokenizer, config, limit)
         items += found
         skipped += left_out

@@ -22,7 +22,7 @@ class PairScore:
     ``chosen_tokens``/``rejected_tokens`` count those tokens. Rewards, margin and changes are derived from them.
     """
 
-    split: str  # "train" or "eval"
+    split: str  # "train", "eval" or the name of an extra eval set
     row: int  # the source row number (1-based) within that split of the source
     prompt: str  # the prompt as text (system messages left out), for display
     chosen: str

@@ -4,7 +4,8 @@ TRL pads a DPO batch's chosen and rejected sequences to the longest of them. The
 tokens, so a batch drawn at random is about 40 % padding (real/padded tokens 0.62 at batch 4 on the built-in pairs);
 drawn from transformers' ``LengthGroupedSampler`` (random groups of 50 batches, each group sorted by length, the
 longest batch first so a run that cannot fit fails at once) it is about 17 % (0.83). Every pair is still seen once
-per epoch, in a random order that depends on the seed; only which pairs share a batch changes.
+per epoch, in a random order that depends only on the seed and the epoch (so a resumed run takes up exactly where it
+stopped); only which pairs share a batch changes.
 
 Evaluation takes the pairs shortest first: evaluation metrics are averages over the pairs, so the order changes
 nothing but the padding.
@@ -41,23 +42,41 @@ def shortest_first(lengths: Sequence[int]) -> list[int]:
     return sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
 
 
+def epoch_seeded_sampler(batch_size: int, lengths: Sequence[int], seed: int) -> Any:
+    """transformers' ``LengthGroupedSampler`` whose order depends only on ``seed`` and the epoch (set by the trainer
+    through ``set_epoch``), as accelerate's seedable random sampler does for random batches: a run resumed in the
+    middle of an epoch skips exactly the batches it had trained on."""
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+        def __init__(self) -> None:
+            super().__init__(batch_size, lengths=list(lengths))
+            self.epoch = 0
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+
+        def __iter__(self) -> Any:
+            self.generator = torch.Generator()
+            self.generator.manual_seed(seed + self.epoch)
+            return super().__iter__()
+
+    return EpochSeededLengthGroupedSampler()
+
+
 def with_length_grouping(base: type) -> type:
     """A subclass of a TRL preference trainer (passed in, so this module does not import TRL) that draws training
     batches of similar length and evaluates shortest first."""
 
     class LengthGroupedTrainer(base):  # type: ignore[valid-type, misc]
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
-            from transformers.trainer_pt_utils import LengthGroupedSampler
-
             dataset = train_dataset if train_dataset is not None else self.train_dataset
             lengths = pair_lengths(dataset)
             if lengths is None:
                 return super()._get_train_sampler(train_dataset)
-            # No generator of its own: like the random sampler it replaces, it draws from torch's global generator,
-            # which the trainer seeds and restores on resume.
-            return LengthGroupedSampler(
-                self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths
-            )
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return epoch_seeded_sampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths, seed)
 
         def _get_eval_sampler(self, eval_dataset: Any) -> Any:
             lengths = pair_lengths(eval_dataset)

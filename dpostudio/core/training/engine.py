@@ -25,6 +25,7 @@ from dpostudio.core.data.pipeline import DataError, load_extra_eval_sets, load_s
 from dpostudio.core.model_store import ModelError, load_model, load_tokenizer, resolve_model
 from dpostudio.core.training import distributed
 from dpostudio.core.training.backends.selection import MLX, choose_backend
+from dpostudio.core.training.batching import with_length_grouping
 from dpostudio.core.training.device import DeviceChoice, DeviceError, choose_device, prepare_environment, probe_hardware
 from dpostudio.core.training.event_types import (
     CANCELLED,
@@ -47,7 +48,6 @@ from dpostudio.core.training.init_adapter import scope_fingerprint, start_from_a
 from dpostudio.core.training.losses import resolved_label_smoothing, split_loss_type
 from dpostudio.core.training.memory import find_model_config
 from dpostudio.core.training.methods import method_trainer
-from dpostudio.core.training.batching import with_length_grouping
 from dpostudio.core.training.ref_cache import CacheScope, RefLogpCache, make_cached_trainer_class
 from dpostudio.core.training.run_config import ConfigError, RunConfig
 from dpostudio.core.training.run_diagnostics import Diagnostics, checkpoint_step
