@@ -12,17 +12,19 @@ accuracy, final styled reward accuracy and its two halves (terse right vs fluent
 scored pair by pair after the run, not timed), and how the styled chosen answers' log-probability moved from the
 first to the last evaluation (negative: they became less likely -- likelihood displacement).
 
-Each recipe starts from ``--base``: ``quick``, the Quick demo (CPU) preset a person clicks (20 steps, batch 2,
-evaluations every 10 steps), or ``defaults``, the app's RunConfig defaults; ``--steps``/``--batch``/``--eval-steps``/
+Each recipe starts from ``--base``: ``quick``, the Quick demo (CPU) preset a person clicks and the one a first run on
+a CPU-only machine gets (20 steps, batch 4, evaluations every 10 steps), or ``defaults``, the app's RunConfig defaults; ``--steps``/``--batch``/``--eval-steps``/
 ``--seed`` override the base when given, and ``--set FIELD=VALUE`` (repeatable) overrides every recipe.
 
-Recipes (everything else is the base):
-  current      the built-in demo pairs (builtin:demo), plain DPO
+Recipes (the data and the loss; everything else is the base):
+  current      the built-in demo pairs (builtin:demo), plain DPO: the app's default data and loss
   minimal      the demo pairs plus 120 minimal pairs (builtin:demo-minimal: same style on both sides, only
                correctness differs), plain DPO
-  minimal-rpo  as minimal, with an SFT term on the chosen answers (loss_type sigmoid+sft: RPO)
+  minimal-rpo  as minimal, with an SFT term on the chosen answers (loss_type sigmoid+sft: RPO); the Quick demo's
   rpo          the built-in demo pairs with RPO
-  minimal-rpo-b4   as minimal-rpo with batch 4 (twice the pairs per step)
+
+The Quick demo preset as it was until 2026-12-02 (the demo pairs, plain DPO, batch 2) is
+``--base quick --batch 2 --recipes current``.
 """
 
 import argparse
@@ -36,11 +38,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {
-    "current": [],
-    "minimal": ["dataset=builtin:demo-minimal"],
+    "current": ["dataset=builtin:demo", "loss_type=sigmoid"],
+    "minimal": ["dataset=builtin:demo-minimal", "loss_type=sigmoid"],
     "minimal-rpo": ["dataset=builtin:demo-minimal", "loss_type=sigmoid+sft"],
-    "rpo": ["loss_type=sigmoid+sft"],
-    "minimal-rpo-b4": ["dataset=builtin:demo-minimal", "loss_type=sigmoid+sft", "per_device_batch_size=4"],
+    "rpo": ["dataset=builtin:demo", "loss_type=sigmoid+sft"],
 }
 
 

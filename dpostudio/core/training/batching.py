@@ -76,7 +76,9 @@ def with_length_grouping(base: type) -> type:
             if lengths is None:
                 return super()._get_train_sampler(train_dataset)
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-            return epoch_seeded_sampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths, seed)
+            return epoch_seeded_sampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths, seed
+            )
 
         def _get_eval_sampler(self, eval_dataset: Any) -> Any:
             lengths = pair_lengths(eval_dataset)
