@@ -17,6 +17,8 @@ def test_pair_lengths_are_prompt_plus_the_longer_answer_and_none_without_pair_co
         {"prompt_ids": [[1, 2], [1]], "chosen_ids": [[3, 4, 5], [3]], "rejected_ids": [[6], [6, 7, 8, 9]]}
     )
     assert pair_lengths(data) == [5, 5]
+    whole = Dataset.from_dict({"chosen_input_ids": [[1, 2, 3]], "rejected_input_ids": [[1, 2, 4, 5]]})  # ORPO, CPO
+    assert pair_lengths(whole) == [4]
     assert pair_lengths(Dataset.from_dict({"prompt_ids": [[1]], "completion_ids": [[2]]})) is None  # KTO's rows
     assert shortest_first([5, 2, 9, 2]) == [1, 3, 0, 2]
     padding = describe_padding([2, 4, 4, 8], [[0, 1], [2, 3]])

@@ -119,13 +119,16 @@ def test_a_reference_free_run_has_no_reference_model(embedded_model, eight_pairs
     from dpostudio.core.training.engine import build_trainer
     from dpostudio.core.training.runs import create_run
 
+    from trl import KTOTrainer
+    from trl.experimental.orpo import ORPOTrainer
+
     choice = choose_device(probe_hardware(), "cpu", "fp32")
     for method in ("orpo", "kto"):
         config = tiny(eight_pairs, method=method)
         trainer, _callback = build_trainer(config, create_run(config), choice, lambda e: None, threading.Event())
         assert getattr(trainer, "ref_model", None) is None
         assert not hasattr(trainer, "cache_uses")  # not the reference-cache DPO subclass
-        assert type(trainer).__name__ == {"orpo": "ORPOTrainer", "kto": "KTOTrainer"}[method]
+        assert isinstance(trainer, {"orpo": ORPOTrainer, "kto": KTOTrainer}[method])
         assert len(trainer.train_dataset) == {"orpo": 6, "kto": 12}[method]  # KTO: each pair is two answers
 
     # ORPO (and CPO) keep rows whose prompt fills max_length, with no answer token (NaN log-probabilities): they are

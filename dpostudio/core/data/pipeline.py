@@ -282,25 +282,12 @@ def load_extra_eval_set(
     """One extra eval set (``NAME=SOURCE``) through this same pipeline with the run's template, system prompt, max
     length and drop choice; all of the set's usable rows are evaluated, in ``.train`` (no split; the main dataset's
     column mapping, filters and first N do not apply). A set that cannot be loaded raises ``DataError`` naming it."""
+    from dpostudio.core.data.versions import config_for_source
     from dpostudio.core.training.run_config import parse_eval_set
 
     name, source = parse_eval_set(entry)
     try:
-        own = config.replace(
-            dataset=source,
-            dataset_config=None,
-            dataset_split="train",
-            first_n=None,
-            eval_ratio=0.0,
-            eval_split=None,
-            data_format="auto",
-            column_prompt=None,
-            column_chosen=None,
-            column_rejected=None,
-            column_system=None,
-            data_filters=[],
-            extra_eval_sets=[],
-        )
+        own = config_for_source(config, source).replace(eval_ratio=0.0, extra_eval_sets=[])
         return load_splits(own, tokenizer)
     except (DataError, UserError) as exc:
         raise DataError(f"extra eval set {name!r} ({source}) could not be loaded: {exc}") from None

@@ -295,8 +295,14 @@ def config_for_version(config: RunConfig, version: DatasetVersion | str | Path) 
     """``config`` set to train on ``version``: its file as the dataset, with the source-specific settings reset
     (first N, filters, column mapping, format, Hub config and splits already shaped the version's pairs)."""
     path = version.path if isinstance(version, DatasetVersion) else Path(version).expanduser()
+    return config_for_source(config, str(path))
+
+
+def config_for_source(config: RunConfig, dataset: str) -> RunConfig:
+    """``config`` set to read ``dataset`` (a file, Hub id or built-in source) as it is: the settings that belong to
+    the previous source (first N, filters, column mapping, format, Hub config and splits) reset."""
     return config.replace(
-        dataset=str(path),
+        dataset=dataset,
         dataset_config=None,
         dataset_split="train",
         first_n=None,

@@ -7,8 +7,9 @@ longest batch first so a run that cannot fit fails at once) it is about 17 % (0.
 per epoch, in a random order that depends only on the seed and the epoch (so a resumed run takes up exactly where it
 stopped); only which pairs share a batch changes.
 
-Evaluation takes the pairs shortest first: evaluation metrics are averages over the pairs, so the order changes
-nothing but the padding.
+Evaluation takes the pairs shortest first. TRL's evaluation metrics are means of per-batch means, so with full
+batches the order changes nothing but the padding; when the last batch is partial, which pairs share its weight can
+differ from row order (with the demo's 40 evaluation pairs at batch 4, every batch is full).
 
 TRL's own ``train_sampling_strategy="group_by_length"`` cannot be used as it is: it reads lengths from an
 ``input_ids`` column that a DPO dataset does not have. This module lends TRL the lengths of its tokenised pairs.
@@ -19,22 +20,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# The tokenised columns of TRL's preference trainers (DPO: prompt_ids/chosen_ids/rejected_ids; older names kept).
-_PROMPT = ("prompt_ids", "prompt_input_ids")
-_ANSWERS = (("chosen_ids", "rejected_ids"), ("chosen_input_ids", "rejected_input_ids"))
-
 
 def pair_lengths(dataset: Any) -> list[int] | None:
-    """Each row's padded length in a DPO batch: prompt + the longer answer, in tokens. None when the dataset has
-    no tokenised preference columns (then nothing is grouped)."""
+    """Each row's padded length in a preference batch, in tokens: the prompt plus the longer answer. TRL's DPO
+    trainer keeps the prompt apart (prompt_ids / chosen_ids / rejected_ids); ORPO and CPO keep whole sequences
+    (chosen_input_ids / rejected_input_ids already hold the prompt). None when the dataset has neither (KTO's single
+    answers): then nothing is grouped."""
     columns = set(getattr(dataset, "column_names", None) or ())
-    prompt = next((name for name in _PROMPT if name in columns), None)
-    answers = next((pair for pair in _ANSWERS if set(pair) <= columns), None)
-    if answers is None:
-        return None
-    chosen, rejected = dataset[answers[0]], dataset[answers[1]]
-    prompts: Sequence[Sequence[int]] = dataset[prompt] if prompt else [()] * len(chosen)
-    return [len(p) + max(len(c), len(r)) for p, c, r in zip(prompts, chosen, rejected, strict=True)]
+    if {"prompt_ids", "chosen_ids", "rejected_ids"} <= columns:
+        prompts, chosen, rejected = dataset["prompt_ids"], dataset["chosen_ids"], dataset["rejected_ids"]
+        return [len(p) + max(len(c), len(r)) for p, c, r in zip(prompts, chosen, rejected, strict=True)]
+    if {"chosen_input_ids", "rejected_input_ids"} <= columns:
+        chosen, rejected = dataset["chosen_input_ids"], dataset["rejected_input_ids"]
+        return [max(len(c), len(r)) for c, r in zip(chosen, rejected, strict=True)]
+    return None
 
 
 def shortest_first(lengths: Sequence[int]) -> list[int]:
