@@ -330,3 +330,12 @@ def test_remembered_form_survives_junk(qtbot):
     qtbot.addWidget(pane)
     assert pane.values()["beta"] == 0.4
     qtbot.waitUntil(lambda: pane.history is not None, timeout=10_000)
+
+
+def test_the_data_line_names_the_split_the_run_will_use(pane):
+    pane.set_data_provider(lambda: {"dataset": "builtin:demo-minimal", "eval_ratio": 0.1})
+    assert pane.data_summary.text() == (
+        "Data: builtin:demo-minimal, the demo's own 40 held-out eval pairs (set in the Dataset pane)"
+    )
+    pane.set_data_provider(lambda: {"dataset": "pairs.jsonl", "eval_ratio": 0.2, "first_n": 100})
+    assert pane.data_summary.text() == "Data: pairs.jsonl, first 100 rows, 80/20 train/eval split (set in the Dataset pane)"

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from dpostudio.core.data.sources import BUILTIN_DEMO, BUILTIN_DEMO_MINIMAL
 from dpostudio.core.training.run_config import DEFAULT_MODEL, ConfigError, RunConfig, field_default
 from dpostudio.ui.training.backend_line import BackendLine
 
@@ -392,6 +393,8 @@ class ConfigFormMixin(_MixinBase):
         first = f", first {data['first_n']} rows" if data.get("first_n") else ""
         if data.get("eval_split"):
             split = f"eval split '{data['eval_split']}'"
+        elif data["dataset"] in (BUILTIN_DEMO, BUILTIN_DEMO_MINIMAL):  # these bring their own held-out pairs
+            split = "the demo's own 40 held-out eval pairs"
         elif data.get("eval_ratio"):
             split = f"{100 - data['eval_ratio'] * 100:g}/{data['eval_ratio'] * 100:g} train/eval split"
         else:
