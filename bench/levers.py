@@ -16,6 +16,7 @@ Levers:
   checkpointing   gradient checkpointing on (less activation memory, a second forward pass per step)
   fp32            precision fp32 instead of auto (auto is bf16 autocast where the CPU has native bf16)
   ungrouped       batches drawn wholly at random instead of grouped by length (more padding)
+  unshared        each prompt computed with each answer (as TRL does) instead of once per pair
   seed            the defaults with another seed (another random order): the noise to judge "the same loss" by
 """
 
@@ -35,6 +36,7 @@ LEVERS = {
     "checkpointing": {"gradient_checkpointing": True},
     "fp32": {"precision": "fp32"},
     "ungrouped": {"group_by_length": False},
+    "unshared": {"share_prompts": False},
     "seed": {"seed": 43},
 }
 CHILD = """

@@ -322,6 +322,12 @@ class RunConfig:
         "Put pairs of about the same length in one batch (random groups, shuffled each epoch): less padding, so "
         "the same pairs in less time. Off: batches drawn wholly at random.",
     )
+    share_prompts: bool = _f(
+        True,
+        "Optimisation",
+        "Compute each pair's prompt once for both of its answers (exact: the same numbers, less compute). Off: the "
+        "prompt is computed again with each answer, as TRL does.",
+    )
     gradient_accumulation_steps: int = _f(
         1,
         "Optimisation",

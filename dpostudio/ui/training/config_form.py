@@ -68,6 +68,7 @@ LABELS = {
     "optimizer": "Optimizer",
     "per_device_batch_size": "Batch size",
     "group_by_length": "Group by length",
+    "share_prompts": "Share prompts",
     "gradient_accumulation_steps": "Grad. accumulation",
     "num_train_epochs": "Epochs",
     "max_steps": "Max steps",

@@ -45,6 +45,7 @@ MLX_UNUSED_FIELDS = {
     "discopop_tau": "only the discopop loss uses it, and MLX does not have it",
     "init_adapter": "MLX starts from a fresh adapter",
     "group_by_length": "MLX draws its batches in its own random order",
+    "share_prompts": "MLX computes each prompt with each answer",
     "devices": "MLX trains on one Apple GPU",
     "strategy": "MLX trains on one Apple GPU",
 }
