@@ -17,6 +17,10 @@ Levers:
   fp32            precision fp32 instead of auto (auto is bf16 autocast where the CPU has native bf16)
   ungrouped       batches drawn wholly at random instead of grouped by length (more padding)
   unshared        each prompt computed with each answer (as TRL does) instead of once per pair
+  allpositions    TRL's fused head projects every position onto the vocabulary on the CPU, as TRL does off Triton
+                  (the engine projects only the answers' positions)
+  compile         torch.compile (inductor) of the model through transformers' ``torch_compile`` (not a RunConfig
+                  field: the child sets it on the training arguments); its compilation is inside the timed run
   seed            the defaults with another seed (another random order): the noise to judge "the same loss" by
 """
 
@@ -37,6 +41,8 @@ LEVERS = {
     "fp32": {"precision": "fp32"},
     "ungrouped": {"group_by_length": False},
     "unshared": {"share_prompts": False},
+    "compile": {"torch_compile": True},
+    "allpositions": {"answers_only": False},
     "seed": {"seed": 43},
 }
 CHILD = """
@@ -44,6 +50,17 @@ import json, resource, sys, time
 from dpostudio.core.training.engine import train
 from dpostudio.core.training.run_config import RunConfig
 overrides = json.loads(sys.argv[1])
+if not overrides.pop("answers_only", True):  # the allpositions lever
+    import dpostudio.core.training.prefix_sharing as prefix_sharing
+    prefix_sharing.ANSWERS_ONLY_ON_CPU = False
+if overrides.pop("torch_compile", False):  # the compile lever: transformers compiles the model with inductor
+    import dpostudio.core.training.engine as engine
+    arguments = engine.dpo_arguments
+    def compiled(*a, **k):
+        args = arguments(*a, **k)
+        args.torch_compile, args.torch_compile_backend = True, "inductor"
+        return args
+    engine.dpo_arguments = compiled
 config = RunConfig(eval_ratio=0.0, eval_steps=None, save_steps=10_000, **overrides)
 events = []
 run = train(config, events.append)

@@ -43,6 +43,22 @@ def test_config_file_and_overrides_combine(tmp_path):
     assert (config.beta, config.learning_rate, config.max_steps, config.lora_r) == (0.5, 2e-6, 3, 32)
 
 
+def test_a_preset_goes_over_the_config_file_and_options_still_win(tmp_path, capsys):
+    from dpostudio.cli import build_parser
+    from dpostudio.cli.train import config_from_args
+
+    path = tmp_path / "run.toml"
+    path.write_text('beta = 0.5\nweight_decay = 0.01\n')
+    args = build_parser().parse_args(["train", "--config", str(path), "--preset", "quick", "--max-steps", "7"])
+    config = config_from_args(args)
+    # the Quick demo preset's data, loss, batch and beta over the file's; the file's weight decay (the preset has none)
+    assert (config.dataset, config.loss_type, config.per_device_batch_size) == ("builtin:demo-minimal", "sigmoid+sft", 4)
+    assert config.beta == 0.1 and config.weight_decay == 0.01 and config.max_steps == 7
+    assert main(["train", "--preset", "no such preset"]) == 2
+    error = capsys.readouterr().err
+    assert "--preset: no preset called 'no such preset'; known: Quick demo (CPU)" in error
+
+
 def test_runs_reports_a_killed_run_as_interrupted_and_how_to_resume_it(capsys):
     from dpostudio.core.training.run_config import RunConfig
     from dpostudio.core.training.runs import create_run

@@ -1,6 +1,7 @@
-"""Each pair's prompt computed once: which batches may share (exactly), the engine-built model's outputs and
-gradients with and without sharing on real demo batches (embedded SmolLM2), and a real run that learns the same
-with it as without it, its log saying what was saved."""
+"""The engine's lean forward: which batches may share their prompt (exactly); the engine-built model's outputs and
+gradients (prompts shared, only answers projected onto the vocabulary on the CPU) against TRL's own forward on real
+demo batches (embedded SmolLM2); and a real run that learns the same with sharing as without, its log saying what
+was saved."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from test_engine_e2e import quick_config, small_pairs  # noqa: F401 (a fixture)
 
 from dpostudio.core.paths import RESOURCES_DIR
-from dpostudio.core.training.prefix_sharing import IGNORE, SharingUse, plan
+from dpostudio.core.training.prefix_sharing import IGNORE, SharingUse, answers_only, plan
 from dpostudio.core.training.run_config import RunConfig
 
 
@@ -75,6 +76,9 @@ def build(tmp_path, **changes):
 
 
 def test_the_engine_model_gives_the_same_outputs_and_gradients_with_shared_prompts(embedded_model, tmp_path):
+    import trl.trainer.utils as trl_utils
+
+    uses_triton = trl_utils._use_triton
     trainer = build(tmp_path)
     model, base = trainer.model, trainer.model.get_base_model()
     shared_forward = base.forward
@@ -97,21 +101,28 @@ def test_the_engine_model_gives_the_same_outputs_and_gradients_with_shared_promp
         (out.log_probs.sum() + 0.1 * out.entropy.sum()).backward()
         return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
-    shared, shared_grads = outputs_and_grads(shared_forward)
-    plain, plain_grads = outputs_and_grads(shared_forward.unshared)
+    def answers_only_forward(**kwargs):  # TRL's forward, unshared, projecting only the answers (the CPU lever)
+        with answers_only():
+            return shared_forward.unshared(**kwargs)
+
+    shared, shared_grads = outputs_and_grads(shared_forward)  # the engine's: shared prompts, answers only
+    plain, plain_grads = outputs_and_grads(shared_forward.unshared)  # TRL's as it is
+    lean, lean_grads = outputs_and_grads(answers_only_forward)
+    assert trl_utils._use_triton is uses_triton  # the lever is put back after each call
     assert trainer.prompt_sharing.shared == 1
     assert trainer.prompt_sharing.positions < trainer.prompt_sharing.positions_unshared
-    for field in ("log_probs", "entropy", "mean_logits"):
-        a, b = getattr(shared, field), getattr(plain, field)
-        assert a.shape == b.shape
-        assert torch.allclose(a, b, atol=2e-4, rtol=1e-4), (field, (a - b).abs().max())
-    assert torch.equal(shared.is_top1, plain.is_top1) and torch.equal(shared.label_mask, plain.label_mask)
-    assert shared.log_probs.sum(dim=1).tolist() == pytest.approx(plain.log_probs.sum(dim=1).tolist(), rel=1e-5)
-    assert shared.loss.item() == pytest.approx(plain.loss.item(), rel=1e-5)
-    assert shared_grads.keys() == plain_grads.keys() and len(plain_grads) > 0
-    for name, grad in plain_grads.items():
-        scale = grad.abs().max().item() + 1e-12
-        assert (shared_grads[name] - grad).abs().max().item() / scale < 1e-3, name
+    for out, grads in ((shared, shared_grads), (lean, lean_grads)):
+        for field in ("log_probs", "entropy", "mean_logits"):
+            a, b = getattr(out, field), getattr(plain, field)
+            assert a.shape == b.shape
+            assert torch.allclose(a, b, atol=2e-4, rtol=1e-4), (field, (a - b).abs().max())
+        assert torch.equal(out.is_top1, plain.is_top1) and torch.equal(out.label_mask, plain.label_mask)
+        assert out.log_probs.sum(dim=1).tolist() == pytest.approx(plain.log_probs.sum(dim=1).tolist(), rel=1e-5)
+        assert out.loss.item() == pytest.approx(plain.loss.item(), rel=1e-5)
+        assert grads.keys() == plain_grads.keys() and len(plain_grads) > 0
+        for name, grad in plain_grads.items():
+            scale = grad.abs().max().item() + 1e-12
+            assert (grads[name] - grad).abs().max().item() / scale < 1e-3, name
 
     # unpaired rows (KTO-like: different prompts in rows i and i + B) run TRL's forward unchanged
     swapped = torch.cat([inputs["input_ids"][:4], inputs["input_ids"][4:].roll(1, dims=0)])

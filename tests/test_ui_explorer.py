@@ -155,6 +155,32 @@ def test_scoring_fills_the_table_and_edits_are_saved_as_a_new_version(qtbot, run
     assert train.args == [str(version.path)]
 
 
+def test_a_runs_extra_eval_set_is_offered_scored_and_only_looked_at(qtbot, run):
+    run.config().replace(extra_eval_sets=["styled=builtin:demo-styled"]).save(run.config_path)
+    window = _window(qtbot, run.id)
+    view = window.view
+    combo = view.split_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == ["eval", "train", "both", "styled"]
+    assert combo.itemText(3) == "Held-out set “styled”"
+    combo.setCurrentIndex(3)
+    view.limit_spin.setValue(2)
+    with qtbot.waitSignal(view.scoringFinished, timeout=120_000) as finished:
+        assert view.start_scoring()
+    scores = finished.args[0]
+    assert scores is not None and [(s.split, s.row) for s in scores] == [("styled", 1), ("styled", 2)]
+    assert view.shown_keys() == [("styled", 1), ("styled", 2)]
+    assert "extra held-out set" in view.status_text()
+    view.select_keys([("styled", 1)])
+    assert view.detail.prompt_edit.toPlainText()  # the pair is shown
+    assert not view.swap_button.isEnabled() and not view.drop_button.isEnabled()  # no edits of a held-out set
+
+    view.set_scores(_scores(run.id))  # the run's own pairs again: editable
+    view.select_keys([("eval", 1)])
+    assert view.swap_button.isEnabled() and "extra held-out set" not in view.status_text()
+    view.refresh_runs()  # the choice survives re-reading the runs
+    assert combo.currentData() == "styled"
+
+
 def test_cancel_stops_scoring_and_leaves_the_table_usable(qtbot, run):
     window = _window(qtbot, run.id)
     view = window.view

@@ -30,7 +30,8 @@ from dpostudio.core.training.event_types import (
     STARTED,
     extra_eval_sets_in,
 )
-from dpostudio.core.training.run_config import RunConfig, parse_override
+from dpostudio.core.training.presets import get_preset
+from dpostudio.core.training.run_config import ConfigError, RunConfig, parse_override
 
 END_LABELS = {FINISHED: "Done", FAILED: "Failed", CANCELLED: "Stopped"}
 EXIT_CODES = {FINISHED: 0, CANCELLED: 130}  # any other end: 1
@@ -40,6 +41,12 @@ def add_parser(subparsers) -> None:
     train = subparsers.add_parser("train", help="train a LoRA adapter with DPO (headless)")
     train.add_argument("--config", metavar="FILE", help="run configuration (.toml or .yaml)")
     train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    train.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="start from a named preset (as in the Training pane), e.g. --preset quick for 'Quick demo (CPU)'; "
+        "its values go over the config file's, and options and --set still win",
+    )
     train.add_argument(
         "--set",
         metavar="FIELD=VALUE",
@@ -80,6 +87,11 @@ def add_parser(subparsers) -> None:
 # ---- train ----------------------------------------------------------------------------------------
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     data: dict[str, Any] = RunConfig.load(args.config).to_dict() if args.config else {}
+    if getattr(args, "preset", None):
+        try:
+            data.update(get_preset(args.preset).values)
+        except KeyError as exc:
+            raise ConfigError("--preset", exc.args[0]) from None
     for spec in RunConfig.field_specs():
         raw = getattr(args, f"opt_{spec.name}", None)
         if raw is not None:

@@ -48,7 +48,7 @@ from dpostudio.core.training.init_adapter import scope_fingerprint, start_from_a
 from dpostudio.core.training.losses import resolved_label_smoothing, split_loss_type
 from dpostudio.core.training.memory import find_model_config
 from dpostudio.core.training.methods import method_trainer
-from dpostudio.core.training.prefix_sharing import with_shared_prompts
+from dpostudio.core.training.prefix_sharing import with_lean_forward
 from dpostudio.core.training.ref_cache import CacheScope, RefLogpCache, make_cached_trainer_class
 from dpostudio.core.training.run_config import ConfigError, RunConfig
 from dpostudio.core.training.run_diagnostics import Diagnostics, checkpoint_step
@@ -348,8 +348,8 @@ def build_trainer(
         trainer_class = make_cached_trainer_class(DPOTrainer, RefLogpCache(), scope)
     if config.group_by_length:  # batches of similar length: less padding (see batching)
         trainer_class = with_length_grouping(trainer_class)
-    if config.share_prompts:  # each pair's prompt computed once for both answers (see prefix_sharing)
-        trainer_class = with_shared_prompts(trainer_class)
+    # each pair's prompt computed once for both answers, and on the CPU only answers scored (see prefix_sharing)
+    trainer_class = with_lean_forward(trainer_class, share_prompts=config.share_prompts)
     trainer = trainer_class(
         model=model,
         args=args,
@@ -387,7 +387,7 @@ def log_savings(trainer: Any, run: Run) -> None:
     for use in uses:
         run.log(use.describe())
     sharing = getattr(trainer, "prompt_sharing", None)
-    if sharing is not None and sharing.passes:
+    if sharing is not None and sharing.enabled and sharing.passes:
         run.log(sharing.describe())
     if uses:
         run.update_info(reference_cache=[use.as_dict() for use in uses])

@@ -1,4 +1,5 @@
-"""The explorer's run picker: the runs with an adapter (final or at a checkpoint) and their adapters.
+"""The explorer's run picker: the runs with an adapter (final or at a checkpoint), their adapters, and which of a
+run's pairs to score (its training or evaluation pairs, or one of its extra held-out eval sets).
 
 ``RunPickerMixin`` is mixed into ``ExplorerView`` (which owns the combo boxes and the status line).
 """
@@ -21,6 +22,29 @@ else:
     _MixinBase = object
 
 FINAL = "final"
+SPLIT_CHOICES = (("eval", "Evaluation pairs"), ("train", "Training pairs"), ("both", "Training and evaluation"))
+
+
+def fill_splits(combo: QComboBox, run: Run | None) -> None:
+    """The run's own splits, then each extra eval set it was evaluated on (by name); the choice is kept when the
+    new run has it too."""
+    from dpostudio.core.training.run_config import parse_eval_set
+
+    extra: list[str] = []
+    if run is not None:
+        try:
+            extra = [parse_eval_set(entry)[0] for entry in run.config().extra_eval_sets]
+        except (OSError, ValueError):  # an unreadable configuration: the run's own splits only
+            extra = []
+    current = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    for key, text in SPLIT_CHOICES:
+        combo.addItem(text, key)
+    for name in extra:
+        combo.addItem(f"Held-out set “{name}”", name)
+    combo.setCurrentIndex(max(combo.findData(current), 0))
+    combo.blockSignals(False)
 
 
 class RunPickerMixin(_MixinBase):
@@ -30,6 +54,7 @@ class RunPickerMixin(_MixinBase):
         message = Signal(str, str)
         run_combo: QComboBox
         checkpoint_combo: QComboBox
+        split_combo: QComboBox
 
         def _set_status(self, text: str, error: bool = False) -> None: ...
 
@@ -81,4 +106,6 @@ class RunPickerMixin(_MixinBase):
 
     @Slot()
     def _on_run_changed(self, *_args) -> None:
-        fill_adapters(self.checkpoint_combo, self._run(), final=FINAL)
+        run = self._run()
+        fill_adapters(self.checkpoint_combo, run, final=FINAL)
+        fill_splits(self.split_combo, run)

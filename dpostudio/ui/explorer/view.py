@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from dpostudio.core.data.versions import PairKey
 from dpostudio.ui.explorer.detail import PairDetail
 from dpostudio.ui.explorer.model import COLUMN, KEY_ROLE, VIEW_SORT, VIEWS, PairFilterProxy, PairTableModel
-from dpostudio.ui.explorer.runs import RunPickerMixin
+from dpostudio.ui.explorer.runs import RunPickerMixin, fill_splits
 from dpostudio.ui.explorer.saving import VersionSavingMixin
 from dpostudio.ui.explorer.worker import PROGRESS, STAGE, ScoreWorker
 from dpostudio.ui.tasks import Task, keep_until_finished
@@ -44,8 +44,6 @@ from dpostudio.ui.tasks import Task, keep_until_finished
 if TYPE_CHECKING:
     from dpostudio.core.data.versions import DatasetVersion
     from dpostudio.core.diagnostics.pair_scores import PairScores
-
-SPLIT_CHOICES = (("eval", "Evaluation pairs"), ("train", "Training pairs"), ("both", "Training and evaluation"))
 
 
 def _sentence(text: str) -> str:
@@ -67,6 +65,7 @@ class ExplorerView(VersionSavingMixin, RunPickerMixin, QWidget):
         self._save_task: Task | None = None
         self._scores: PairScores | None = None
         self._scores_run: str | None = None
+        self._editable = True  # the pairs shown are the run's own (an extra eval set's are only looked at)
         self._scored_path: str | None = None
         self._last_version: DatasetVersion | None = None
         self.batch_size = 8  # pairs per forward pass in the scoring process
@@ -83,8 +82,8 @@ class ExplorerView(VersionSavingMixin, RunPickerMixin, QWidget):
         self.checkpoint_combo = QComboBox()
         self.checkpoint_combo.setToolTip("Score with the final adapter or the adapter saved at a checkpoint")
         self.split_combo = QComboBox()
-        for key, text in SPLIT_CHOICES:
-            self.split_combo.addItem(text, key)
+        self.split_combo.setToolTip("The run's training or evaluation pairs, or one of its extra held-out eval sets")
+        fill_splits(self.split_combo, None)
         self.limit_spin = QSpinBox()
         self.limit_spin.setRange(0, 1_000_000)
         self.limit_spin.setSpecialValueText("all")
@@ -315,7 +314,14 @@ class ExplorerView(VersionSavingMixin, RunPickerMixin, QWidget):
             if scores.skipped
             else ""
         )
-        self._set_status(f"{head} {_sentence(summarize(scores).line())}.{skipped}")
+        self._editable = all(score.split in ("train", "eval") for score in scores)
+        held_out = (
+            ""
+            if self._editable
+            else " These pairs are an extra held-out set: edits make versions of the run's own training and "
+            "evaluation pairs, so they are here to look at."
+        )
+        self._set_status(f"{head} {_sentence(summarize(scores).line())}.{skipped}{held_out}")
         if self.progress.maximum() <= 1:
             self.progress.setRange(0, max(n, 1))
         self.progress.setValue(n)
@@ -427,7 +433,7 @@ class ExplorerView(VersionSavingMixin, RunPickerMixin, QWidget):
             self.detail.show_pair(None)
         else:
             self.detail.show_pair(self.model.score_at(row), self.model.edit_of(key))
-        has = bool(keys)
+        has = bool(keys) and self._editable
         for button in (self.swap_button, self.drop_button, self.mark_button, self.clear_button):
             button.setEnabled(has)
 
