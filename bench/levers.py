@@ -16,7 +16,7 @@ Levers:
   checkpointing   gradient checkpointing on (less activation memory, a second forward pass per step)
   fp32            precision fp32 instead of auto (auto is bf16 autocast where the CPU has native bf16)
   ungrouped       batches drawn wholly at random instead of grouped by length (more padding)
-  unshared        each prompt computed with each answer (as TRL does) instead of once per pair
+  shared          each pair's prompt computed once for both answers (share_prompts; off by default)
   allpositions    TRL's fused head projects every position onto the vocabulary on the CPU, as TRL does off Triton
                   (the engine projects only the answers' positions)
   compile         torch.compile (inductor) of the model through transformers' ``torch_compile`` (not a RunConfig
@@ -40,7 +40,7 @@ LEVERS = {
     "checkpointing": {"gradient_checkpointing": True},
     "fp32": {"precision": "fp32"},
     "ungrouped": {"group_by_length": False},
-    "unshared": {"share_prompts": False},
+    "shared": {"share_prompts": True},
     "compile": {"torch_compile": True},
     "allpositions": {"answers_only": False},
     "seed": {"seed": 43},

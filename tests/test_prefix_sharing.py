@@ -69,7 +69,7 @@ def build(tmp_path, **changes):
     path = tmp_path / "pairs.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     config = RunConfig(dataset=str(path), eval_ratio=0.25, per_device_batch_size=4, max_steps=2, eval_steps=2,
-                       lora_r=4, lora_alpha=8, lora_dropout=0.0, seed=3, **changes)
+                       lora_r=4, lora_alpha=8, lora_dropout=0.0, seed=3, share_prompts=True, **changes)
     choice = choose_device(probe_hardware(), "cpu", "fp32")
     trainer, _callback = build_trainer(config, create_run(config), choice, lambda e: None, threading.Event())
     return trainer
@@ -140,7 +140,7 @@ def test_a_run_with_shared_prompts_learns_what_one_without_them_does(embedded_mo
     settings = dict(max_steps=3, eval_steps=3, save_steps=3, precision="fp32", lora_dropout=0.0,
                     reference_cache=False)
     plain = train(quick_config(small_pairs, share_prompts=False, **settings), lambda e: None)
-    shared = train(quick_config(small_pairs, **settings), lambda e: None)
+    shared = train(quick_config(small_pairs, share_prompts=True, **settings), lambda e: None)
     assert "shared prompts" not in plain.log_path.read_text()
     assert "computed each prompt once" in shared.log_path.read_text()
     for a, b in zip(plain.metrics("log"), shared.metrics("log"), strict=True):

@@ -323,10 +323,10 @@ class RunConfig:
         "the same pairs in less time. Off: batches drawn wholly at random.",
     )
     share_prompts: bool = _f(
-        True,
+        False,
         "Optimisation",
-        "Compute each pair's prompt once for both of its answers (exact: the same numbers, less compute). Off: the "
-        "prompt is computed again with each answer, as TRL does.",
+        "Compute each pair's prompt once for both of its answers (exact: the same numbers). It saves work only where "
+        "prompts are long next to the answers; on a CPU with short prompts the two passes cost more than they save.",
     )
     gradient_accumulation_steps: int = _f(
         1,
