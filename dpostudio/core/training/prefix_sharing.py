@@ -1,4 +1,5 @@
-"""Each pair's prompt computed once for both of its answers, not twice.
+"""The engine's lean forward for preference batches: only answers projected onto the vocabulary on the CPU, and
+(optionally) each pair's prompt computed once for both of its answers, not twice.
 
 TRL scores a preference batch as one batch of 2B sequences, ``prompt + chosen`` for rows 0..B-1 and ``prompt +
 rejected`` for rows B..2B-1, so every prompt goes through the model twice, and (on a CPU, where TRL's fused head
@@ -20,9 +21,9 @@ truncation that cut the prompts differently) runs TRL's forward as it is.
 
 On the CPU the same wrapper also has TRL's fused head project only the answers' positions onto the vocabulary (TRL
 does so wherever Triton runs; elsewhere it projects every position and zeroes the prompt's and the padding's): see
-``answers_only``. Measured on the embedded SmolLM2-135M with the demo pairs (bf16 autocast, 2-core CPU, the same
-batches timed in one process): answers only 1.31x, prompts shared 1.14x, both 1.32x the tokens/s of TRL's forward
--- on short prompts nearly all of sharing's gain is the projection it skips; it saves more where prompts are long.
+``answers_only``. That is always on and is most of the gain: on the embedded SmolLM2-135M with the demo pairs (bf16
+autocast, 2-core CPU) whole runs went about 1.1x faster with it, while sharing on top of it was slower (its second,
+smaller pass and doubled cache cost more than the short prompts save), so ``share_prompts`` is off by default.
 """
 
 from __future__ import annotations
