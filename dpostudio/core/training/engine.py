@@ -348,7 +348,7 @@ def build_trainer(
         trainer_class = make_cached_trainer_class(DPOTrainer, RefLogpCache(), scope)
     if config.group_by_length:  # batches of similar length: less padding (see batching)
         trainer_class = with_length_grouping(trainer_class)
-    # each pair's prompt computed once for both answers, and on the CPU only answers scored (see prefix_sharing)
+    # on the CPU only the answers are projected onto the vocabulary; with share_prompts each prompt is computed once
     trainer_class = with_lean_forward(trainer_class, share_prompts=config.share_prompts)
     trainer = trainer_class(
         model=model,

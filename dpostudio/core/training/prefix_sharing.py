@@ -22,7 +22,7 @@ truncation that cut the prompts differently) runs TRL's forward as it is.
 On the CPU the same wrapper also has TRL's fused head project only the answers' positions onto the vocabulary (TRL
 does so wherever Triton runs; elsewhere it projects every position and zeroes the prompt's and the padding's): see
 ``answers_only``. That is always on and is most of the gain: on the embedded SmolLM2-135M with the demo pairs (bf16
-autocast, 2-core CPU) whole runs went about 1.1x faster with it, while sharing on top of it was slower (its second,
+autocast, 2-core CPU) whole runs went 1.37x faster with it, while sharing on top of it was slower (its second,
 smaller pass and doubled cache cost more than the short prompts save), so ``share_prompts`` is off by default.
 """
 
