@@ -51,8 +51,8 @@ from dpostudio.core.training.engine import train
 from dpostudio.core.training.run_config import RunConfig
 overrides = json.loads(sys.argv[1])
 if not overrides.pop("answers_only", True):  # the allpositions lever
-    import dpostudio.core.training.prefix_sharing as prefix_sharing
-    prefix_sharing.ANSWERS_ONLY_ON_CPU = False
+    import dpostudio.core.training.lean_forward as lean_forward
+    lean_forward.ANSWERS_ONLY_ON_CPU = False
 if overrides.pop("torch_compile", False):  # the compile lever: transformers compiles the model with inductor
     import dpostudio.core.training.engine as engine
     arguments = engine.dpo_arguments

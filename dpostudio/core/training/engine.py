@@ -45,10 +45,10 @@ from dpostudio.core.training.event_types import (
 )
 from dpostudio.core.training.fit import TIGHT, TOO_BIG, check_fit, fit_values
 from dpostudio.core.training.init_adapter import scope_fingerprint, start_from_adapter
+from dpostudio.core.training.lean_forward import with_lean_forward
 from dpostudio.core.training.losses import resolved_label_smoothing, split_loss_type
 from dpostudio.core.training.memory import find_model_config
 from dpostudio.core.training.methods import method_trainer
-from dpostudio.core.training.prefix_sharing import with_lean_forward
 from dpostudio.core.training.ref_cache import CacheScope, RefLogpCache, make_cached_trainer_class
 from dpostudio.core.training.run_config import ConfigError, RunConfig
 from dpostudio.core.training.run_diagnostics import Diagnostics, checkpoint_step

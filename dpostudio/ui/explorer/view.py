@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dpostudio.core.data.versions import PairKey
+from dpostudio.core.data.versions import SPLITS, PairKey
 from dpostudio.ui.explorer.detail import PairDetail
 from dpostudio.ui.explorer.model import COLUMN, KEY_ROLE, VIEW_SORT, VIEWS, PairFilterProxy, PairTableModel
 from dpostudio.ui.explorer.runs import RunPickerMixin, fill_splits
@@ -65,7 +65,6 @@ class ExplorerView(VersionSavingMixin, RunPickerMixin, QWidget):
         self._save_task: Task | None = None
         self._scores: PairScores | None = None
         self._scores_run: str | None = None
-        self._editable = True  # the pairs shown are the run's own (an extra eval set's are only looked at)
         self._scored_path: str | None = None
         self._last_version: DatasetVersion | None = None
         self.batch_size = 8  # pairs per forward pass in the scoring process
@@ -314,10 +313,9 @@ class ExplorerView(VersionSavingMixin, RunPickerMixin, QWidget):
             if scores.skipped
             else ""
         )
-        self._editable = all(score.split in ("train", "eval") for score in scores)
         held_out = (
             ""
-            if self._editable
+            if self._editable()
             else " These pairs are an extra held-out set: edits make versions of the run's own training and "
             "evaluation pairs, so they are here to look at."
         )
@@ -433,9 +431,13 @@ class ExplorerView(VersionSavingMixin, RunPickerMixin, QWidget):
             self.detail.show_pair(None)
         else:
             self.detail.show_pair(self.model.score_at(row), self.model.edit_of(key))
-        has = bool(keys) and self._editable
+        has = bool(keys) and self._editable()
         for button in (self.swap_button, self.drop_button, self.mark_button, self.clear_button):
             button.setEnabled(has)
+
+    def _editable(self) -> bool:
+        """Whether the pairs shown are the run's own (an extra held-out set's pairs are only looked at)."""
+        return self._scores is None or all(score.split in SPLITS for score in self._scores)
 
     @Slot()
     def _on_edits_changed(self, *_args) -> None:

@@ -12,7 +12,7 @@ import torch
 from test_engine_e2e import quick_config, small_pairs  # noqa: F401 (a fixture)
 
 from dpostudio.core.paths import RESOURCES_DIR
-from dpostudio.core.training.prefix_sharing import IGNORE, SharingUse, answers_only, plan
+from dpostudio.core.training.lean_forward import IGNORE, SharingUse, answers_only, plan
 from dpostudio.core.training.run_config import RunConfig
 
 
